@@ -1,0 +1,276 @@
+#include "quotaflow/limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "quotaflow/accounting.h"
+
+namespace quotaflow {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// 60,000 TPM = 1,000 tokens/s, 60 RPM = 1 request/s: easy arithmetic in every case below.
+LimiterConfig Tpm60k(double fill = 1.0) {
+  LimiterConfig c;
+  c.tokens_per_period = 60'000;
+  c.burst_periods = 0.1;  // 6,000 tokens
+  c.initial_fill = fill;
+  return c;
+}
+
+int64_t TokensLeft(const Limiter& l, const FakeClock& clock) {
+  return l.Probe(Cost{.requests = 0, .tokens = 0, .slots = 0}, clock.Now())
+      .remaining[static_cast<int>(Dimension::kTokens)];
+}
+
+// One row of the reserve/settle/refund table: reserve Bedrock's way, end the request, and check the
+// bucket's level right after.
+struct AccountingCase {
+  const char* name;
+  int64_t input;
+  std::optional<int64_t> max_tokens;
+  int64_t model_max_output;
+  enum { kSettle, kRefund, kDrop } end;
+  Usage usage;
+  int64_t burndown;
+  int64_t level_after_reserve;
+  int64_t level_after_end;
+};
+
+class AccountingTable : public ::testing::TestWithParam<AccountingCase> {};
+
+TEST_P(AccountingTable, BucketMatchesBedrockCharge) {
+  const AccountingCase& c = GetParam();
+  FakeClock clock;
+  LimiterConfig config = Tpm60k();
+  config.burst_periods = 1.0;  // 60,000: every case fits without waiting
+  Limiter limiter(config, clock);
+  {
+    ReserveResult r = limiter.Reserve(ReservationCost(c.input, c.max_tokens, c.model_max_output));
+    ASSERT_TRUE(r.decision.granted()) << r.decision.Describe(clock.Now());
+    EXPECT_EQ(TokensLeft(limiter, clock), c.level_after_reserve);
+    if (c.end == AccountingCase::kSettle) r.reservation.Settle(SettledTokens(c.usage, c.burndown));
+    if (c.end == AccountingCase::kRefund) r.reservation.Refund();
+  }  // kDrop: the reservation goes out of scope unsettled
+  EXPECT_EQ(TokensLeft(limiter, clock), c.level_after_end);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Limiter, AccountingTable,
+    ::testing::Values(
+        AccountingCase{"SettleBelowReservationReturnsDifference", 2'000, 1'000, 4'096,
+                       AccountingCase::kSettle, {2'000, 300, 0, 0}, 1, 57'000, 57'700},
+        AccountingCase{"BurndownFiveChargesOutputFiveTimes", 2'000, 1'000, 64'000,
+                       AccountingCase::kSettle, {2'000, 300, 0, 0}, 5, 57'000, 56'500},
+        AccountingCase{"SettleAboveReservationBecomesDebt", 1'000, 500, 64'000,
+                       AccountingCase::kSettle, {1'000, 500, 0, 0}, 5, 58'500, 56'500},
+        AccountingCase{"AbsentMaxTokensReservesModelMaximum", 1'000, std::nullopt, 32'000,
+                       AccountingCase::kSettle, {1'000, 100, 0, 0}, 1, 27'000, 58'900},
+        AccountingCase{"CacheWritesCountCacheReadsDoNot", 1'000, 1'000, 4'096,
+                       AccountingCase::kSettle, {1'000, 100, 5'000, 2'000}, 1, 58'000, 56'900},
+        AccountingCase{"ThrottledRequestIsRefundedInFull", 3'000, 2'000, 4'096,
+                       AccountingCase::kRefund, {}, 1, 55'000, 60'000},
+        AccountingCase{"ReservationDroppedUnsettledIsRefunded", 3'000, 2'000, 4'096,
+                       AccountingCase::kDrop, {}, 1, 55'000, 60'000}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+TEST(Limiter, FreshLimiterStartsEmptyAndFillsAtQuotaRate) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(/*fill=*/0.0), clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'500});
+  ASSERT_EQ(r.decision.outcome, Outcome::kWait);
+  EXPECT_EQ(r.decision.blocking, Dimension::kTokens);
+  EXPECT_EQ(r.decision.earliest - clock.Now(), milliseconds(1'500));
+  clock.Advance(milliseconds(1'499));
+  EXPECT_FALSE(limiter.Reserve(Cost{.tokens = 1'500}).decision.granted());
+  clock.Advance(milliseconds(1));
+  EXPECT_TRUE(limiter.Reserve(Cost{.tokens = 1'500}).decision.granted());
+}
+
+TEST(Limiter, LevelIsCappedAtBurstCapacity) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(0.0), clock);
+  clock.Advance(seconds(600));
+  EXPECT_EQ(TokensLeft(limiter, clock), 6'000);
+}
+
+TEST(Limiter, CostAboveQuotaIsImpossible) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 60'001});
+  EXPECT_EQ(r.decision.outcome, Outcome::kImpossible);
+  EXPECT_EQ(r.decision.blocking, Dimension::kTokens);
+  EXPECT_FALSE(r.reservation.active());
+  EXPECT_EQ(TokensLeft(limiter, clock), 6'000);
+}
+
+TEST(Limiter, CostAboveBurstIsServedAfterBoundedWaitByBorrowing) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(0.0), clock);
+  // 20,000 > 6,000 capacity but within the 60,000 quota: served once the bucket is full.
+  Cost big{.tokens = 20'000};
+  ReserveResult r = limiter.Reserve(big);
+  ASSERT_EQ(r.decision.outcome, Outcome::kWait);
+  EXPECT_EQ(r.decision.earliest - clock.Now(), seconds(6));
+  clock.AdvanceTo(r.decision.earliest);
+  r = limiter.Reserve(big);
+  ASSERT_TRUE(r.decision.granted());
+  // The 14,000 borrowed are debt: the next request waits for it to be repaid.
+  EXPECT_EQ(TokensLeft(limiter, clock), -14'000);
+  EXPECT_EQ(limiter.Reserve(Cost{.tokens = 1'000}).decision.earliest - clock.Now(), seconds(15));
+  r.reservation.Settle(20'000);
+}
+
+TEST(Limiter, ReservationIsAllOrNothingAcrossDimensions) {
+  FakeClock clock;
+  LimiterConfig c = Tpm60k();
+  c.requests_per_period = 60;  // capacity 6 requests
+  Limiter limiter(c, clock);
+  std::vector<Reservation> held;
+  for (int i = 0; i < 6; ++i) {
+    ReserveResult r = limiter.Reserve(Cost{.tokens = 100});
+    ASSERT_TRUE(r.decision.granted());
+    held.push_back(std::move(r.reservation));
+  }
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 100});
+  ASSERT_EQ(r.decision.outcome, Outcome::kWait);
+  EXPECT_EQ(r.decision.blocking, Dimension::kRequests);
+  EXPECT_EQ(r.decision.earliest - clock.Now(), seconds(1));
+  EXPECT_EQ(TokensLeft(limiter, clock), 6'000 - 600);  // the refused request took no tokens
+  for (auto& h : held) h.Settle(100);
+}
+
+TEST(Limiter, RefundReturnsTheRequestToo) {
+  FakeClock clock;
+  LimiterConfig c = Tpm60k();
+  c.requests_per_period = 60;
+  Limiter limiter(c, clock);
+  for (int i = 0; i < 20; ++i) {
+    ReserveResult r = limiter.Reserve(Cost{.tokens = 100});
+    ASSERT_TRUE(r.decision.granted()) << i;
+    r.reservation.Refund();
+  }
+}
+
+TEST(Limiter, ConcurrencySlotIsHeldUntilTheRequestEnds) {
+  FakeClock clock;
+  LimiterConfig c = Tpm60k();
+  c.max_concurrency = 2;
+  Limiter limiter(c, clock);
+  ReserveResult a = limiter.Reserve(Cost{.tokens = 10});
+  ReserveResult b = limiter.Reserve(Cost{.tokens = 10});
+  ASSERT_TRUE(a.decision.granted() && b.decision.granted());
+  ReserveResult third = limiter.Reserve(Cost{.tokens = 10});
+  EXPECT_EQ(third.decision.outcome, Outcome::kWait);
+  EXPECT_EQ(third.decision.blocking, Dimension::kConcurrency);
+  EXPECT_EQ(third.decision.earliest, SteadyTime::max());
+  a.reservation.Settle(10);
+  EXPECT_TRUE(limiter.Reserve(Cost{.tokens = 10}).decision.granted());
+  b.reservation.Refund();
+}
+
+TEST(Limiter, DailyQuotaBindsWhenSpent) {
+  FakeClock clock;
+  LimiterConfig c = Tpm60k();
+  c.tokens_per_day = 10'000;
+  Limiter limiter(c, clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 6'000});
+  ASSERT_TRUE(r.decision.granted());
+  r.reservation.Settle(6'000);
+  clock.Advance(seconds(60));  // TPM is full again; the day is not
+  ReserveResult next = limiter.Reserve(Cost{.tokens = 5'000});
+  EXPECT_EQ(next.decision.outcome, Outcome::kWait);
+  EXPECT_EQ(next.decision.blocking, Dimension::kDailyTokens);
+}
+
+TEST(Limiter, RateThrottleEmptiesBucketAndCutsRate) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
+  ASSERT_TRUE(r.decision.granted());
+  SteadyTime granted_at = r.reservation.granted_at();
+  r.reservation.Refund();
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  EXPECT_LE(TokensLeft(limiter, clock), 0);
+  EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
+  // Refill now runs at 700 tokens/s.
+  EXPECT_EQ(limiter.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
+}
+
+TEST(Limiter, ThrottleOfRequestGrantedBeforeTheCutDoesNotCutAgain) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  SteadyTime sent = clock.Now();
+  clock.Advance(milliseconds(10));
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, sent, Duration::zero());
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, sent, Duration::zero());
+  EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
+}
+
+TEST(Limiter, ModelNotReadyDoesNotCutTheRate) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  limiter.OnServerThrottle(ThrottleKind::kModelNotReady, clock.Now(), Duration::zero());
+  EXPECT_DOUBLE_EQ(limiter.RateFactor(), 1.0);
+  EXPECT_EQ(TokensLeft(limiter, clock), 6'000);
+}
+
+TEST(Limiter, RetryAfterPausesEveryGrant) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, clock.Now(), seconds(2));
+  Decision d = limiter.Probe(Cost{.tokens = 1}, clock.Now());
+  EXPECT_EQ(d.outcome, Outcome::kWait);
+  EXPECT_GE(d.earliest - clock.Now(), seconds(2));
+}
+
+TEST(Limiter, DailyThrottlePausesWithoutCuttingRate) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerDay, clock.Now(), seconds(3'600));
+  Decision d = limiter.Probe(Cost{.tokens = 1}, clock.Now());
+  EXPECT_EQ(d.blocking, Dimension::kDailyTokens);
+  EXPECT_EQ(d.earliest - clock.Now(), seconds(3'600));
+  EXPECT_DOUBLE_EQ(limiter.RateFactor(), 1.0);
+}
+
+TEST(Limiter, WouldDelayProtectsTheHeadsStart) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(0.0), clock);
+  Cost head{.tokens = 5'000};
+  SteadyTime head_start = limiter.Probe(head, clock.Now()).earliest;
+  EXPECT_TRUE(limiter.WouldDelay(head, head_start, Cost{.tokens = 1}, clock.Now()));
+  // Once the head could start later anyway (another dimension), spare tokens may be used.
+  EXPECT_FALSE(limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'000},
+                                  clock.Now()));
+  EXPECT_TRUE(limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'001},
+                                 clock.Now()));
+}
+
+TEST(Limiter, UtilizationCountsNetChargesOverThePeriod) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 6'000});
+  r.reservation.Settle(3'000);
+  EXPECT_NEAR(limiter.Stats().utilization[1], 0.05, 1e-9);
+  clock.Advance(seconds(61));
+  EXPECT_NEAR(limiter.Stats().utilization[1], 0.0, 1e-9);
+}
+
+TEST(Limiter, InvalidConfigIsRejectedWithReason) {
+  LimiterConfig c;
+  c.tokens_per_period = -1;
+  EXPECT_FALSE(Validate(c).has_value());
+  c = LimiterConfig{};
+  c.burst_periods = 0;
+  EXPECT_NE(Validate(c).error().message.find("burst_periods"), std::string::npos);
+  c = LimiterConfig{};
+  c.period = Duration::zero();
+  EXPECT_FALSE(Validate(c).has_value());
+}
+
+}  // namespace
+}  // namespace quotaflow
