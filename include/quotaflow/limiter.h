@@ -178,9 +178,9 @@ class Limiter {
   // True when reserving `other` now would push back the start of `head`, which could otherwise
   // start at `head_start`. The scheduler asks this before letting a waiter backfill past the head.
   bool WouldDelay(const Cost& head, SteadyTime head_start, const Cost& other, SteadyTime now) const;
-  // The earliest time at which `total` (the sum of a queue's costs) would have been admitted, one
-  // request after another. The basis of queue ETAs; ignores concurrency.
-  SteadyTime EstimateDrain(const Cost& total, SteadyTime now) const;
+  // When `total` (the sum of a queue's costs) would have been admitted, one request after another:
+  // `earliest` and the dimension that takes longest. The basis of queue ETAs; ignores concurrency.
+  Decision EstimateDrain(const Cost& total, SteadyTime now) const;
 
   // The server throttled a request that this limiter granted at `request_granted_at`. A rate
   // throttle empties the throttled bucket (the server says it is empty) and cuts the rate once per

@@ -326,10 +326,15 @@ bool Limiter::WouldDelay(const Cost& head, SteadyTime head_start, const Cost& ot
   return false;
 }
 
-SteadyTime Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
+Decision Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
   const int64_t t = Ns(now);
   std::lock_guard lock(mu_);
-  int64_t earliest = std::max(t, paused_until_ns_);
+  Decision d;
+  int64_t earliest = t;
+  if (paused_until_ns_ > t) {
+    earliest = paused_until_ns_;
+    d.blocking = paused_by_;
+  }
   for (int i = 0; i < 3; ++i) {
     const Bucket& b = buckets_[i];
     int64_t c = BucketCost(total, i);
@@ -337,9 +342,16 @@ SteadyTime Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
     Int128 level = b.Scaled(t);
     Int128 need = static_cast<Int128>(c) * b.period_ns;
     if (level >= need) continue;
-    earliest = std::max(earliest, Clamp64(t + CeilDiv(need - level, b.rate)));
+    int64_t e = Clamp64(t + CeilDiv(need - level, b.rate));
+    if (e > earliest) {
+      earliest = e;
+      d.blocking = static_cast<Dimension>(i);
+    }
   }
-  return FromNs(earliest);
+  d.outcome = earliest <= t ? Outcome::kGranted : Outcome::kWait;
+  d.earliest = FromNs(earliest);
+  FillRemaining(d, t);
+  return d;
 }
 
 void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
