@@ -32,9 +32,11 @@ function(quotaflow_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS "${ARG_LABELS}"
-                                  ENVIRONMENT "QUOTAFLOW_SHARED=${PROJECT_SOURCE_DIR}/../shared")
+  set(properties ENVIRONMENT "QUOTAFLOW_SHARED=${PROJECT_SOURCE_DIR}/../shared")
+  if(ARG_LABELS)  # an empty LABELS value would swallow the next property name
+    list(APPEND properties LABELS "${ARG_LABELS}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES ${properties})
 endfunction()
 
 # quotaflow_benchmark(NAME SOURCES ... [DEPS ...]): a Google Benchmark binary in bench/.

@@ -164,7 +164,7 @@ Limiter::Limiter(const LimiterConfig& config, const Clock& clock)
   init(buckets_[kTpd], config.tokens_per_day, period_ns * kPeriodsPerDay, config.tokens_per_day,
        config.initial_daily_fill);
   slot_ns_ = std::max<int64_t>(1, period_ns / kWindowSlots);
-  for (auto& w : windows_) w.head_slot = t / slot_ns_;
+  window_.newest = t / slot_ns_;
 }
 
 Decision Limiter::Decide(const Cost& cost, int64_t t) const {
@@ -194,6 +194,7 @@ Decision Limiter::Decide(const Cost& cost, int64_t t) const {
     int64_t c = BucketCost(cost, i);
     if (!b.enforced() || c <= 0) continue;
     int64_t e = b.EarliestNs(t, c);
+    if (config_.window_guard && i != kTpd) e = std::max(e, WindowEarliest(i, t, c, b.rate));
     if (e > earliest) {
       earliest = e;
       blocking = static_cast<Dimension>(i);
@@ -219,45 +220,56 @@ void Limiter::FillRemaining(Decision& d, int64_t t) const {
       config_.max_concurrency > 0 ? config_.max_concurrency - slots_in_use_ : kUnlimited;
 }
 
-void Limiter::Account(Dimension d, int64_t amount, int64_t t) {
-  WindowRing& w = windows_[d == Dimension::kRequests ? 0 : 1];
-  int64_t s = t / slot_ns_;
-  if (s > w.head_slot) {
-    int64_t clear = std::min<int64_t>(s - w.head_slot, kWindowSlots);
-    for (int64_t k = 1; k <= clear; ++k) w.slots[(w.head_slot + k) % kWindowSlots] = 0;
-    w.head_slot = s;
+void Limiter::AdvanceWindow(int64_t t) {
+  const int64_t s = t / slot_ns_;
+  if (s - window_.newest >= kRingSize) {
+    window_.tokens.fill(0);
+    window_.requests.fill(0);
+    window_.sum_tokens = window_.sum_requests = 0;
+    window_.newest = s;
+    return;
   }
-  if (s > w.head_slot - kWindowSlots) w.slots[s % kWindowSlots] += amount;
+  while (window_.newest < s) {
+    // The new newest slot reuses the ring entry of the one leaving the window.
+    const int64_t k = ++window_.newest % kRingSize;
+    window_.sum_tokens -= window_.tokens[k];
+    window_.sum_requests -= window_.requests[k];
+    window_.tokens[k] = window_.requests[k] = 0;
+  }
 }
 
-void Limiter::Apply(const Cost& cost, int64_t sign, int64_t t) {
-  for (int i = 0; i < 3; ++i) {
-    Bucket& b = buckets_[i];
-    int64_t c = BucketCost(cost, i);
-    if (!b.enforced() || c == 0) continue;
-    if (sign > 0) {
-      b.Take(c, t);
-    } else {
-      b.Give(c, t);
-    }
-  }
-  slots_in_use_ += cost.slots * sign;
-  QF_CHECK(slots_in_use_ >= 0);
-  Account(Dimension::kRequests, cost.requests * sign, t);
-  Account(Dimension::kTokens, cost.tokens * sign, t);
+void Limiter::ChargeWindow(int64_t slot, int64_t tokens, int64_t requests, int64_t t) {
+  AdvanceWindow(t);
+  if (slot < window_.newest - kWindowSlots) return;  // already left the window
+  const int64_t k = slot % kRingSize;
+  window_.tokens[k] += tokens;
+  window_.requests[k] += requests;
+  window_.sum_tokens += tokens;
+  window_.sum_requests += requests;
 }
 
-void Limiter::ApplyTokens(int64_t tokens, int64_t t) {
-  for (int i : {kTpm, kTpd}) {
-    Bucket& b = buckets_[i];
-    if (!b.enforced()) continue;
-    if (tokens > 0) {
-      b.Take(tokens, t);
-    } else {
-      b.Give(-tokens, t);
-    }
+int64_t Limiter::WindowSum(int dim, int64_t t) const {
+  const auto& slots = dim == kRpm ? window_.requests : window_.tokens;
+  int64_t sum = dim == kRpm ? window_.sum_requests : window_.sum_tokens;
+  const int64_t s = t / slot_ns_;
+  if (s - window_.newest >= kRingSize) return 0;
+  for (int64_t j = window_.newest - kWindowSlots; j < s - kWindowSlots; ++j) {
+    sum -= slots[j % kRingSize];
   }
-  Account(Dimension::kTokens, tokens, t);
+  return sum;
+}
+
+int64_t Limiter::WindowEarliest(int dim, int64_t t, int64_t cost, int64_t quota) const {
+  const auto& slots = dim == kRpm ? window_.requests : window_.tokens;
+  int64_t sum = WindowSum(dim, t);
+  if (sum + cost <= quota) return t;
+  const int64_t s = t / slot_ns_;
+  // Slot j leaves the window once the newest slot is j + kRingSize.
+  for (int64_t j = std::max(window_.newest, s) - kWindowSlots; j <= window_.newest; ++j) {
+    sum -= slots[j % kRingSize];
+    if (sum + cost <= quota) return (j + kRingSize) * slot_ns_;
+  }
+  return (window_.newest + kRingSize) * slot_ns_;
 }
 
 void Limiter::UpdateRate(int64_t t) {
@@ -280,9 +292,14 @@ ReserveResult Limiter::ReserveAt(const Cost& cost, SteadyTime now) {
   r.decision = Decide(cost, t);
   switch (r.decision.outcome) {
     case Outcome::kGranted:
-      Apply(cost, +1, t);
+      for (int i = 0; i < 3; ++i) {
+        int64_t c = BucketCost(cost, i);
+        if (buckets_[i].enforced() && c != 0) buckets_[i].Take(c, t);
+      }
+      slots_in_use_ += cost.slots;
+      ChargeWindow(t / slot_ns_, cost.tokens, cost.requests, t);
       ++stats_.grants;
-      r.reservation = Reservation(this, cost, now);
+      r.reservation = Reservation(this, cost, now, t / slot_ns_);
       break;
     case Outcome::kWait:
       ++stats_.waits;
@@ -318,6 +335,13 @@ bool Limiter::WouldDelay(const Cost& head, SteadyTime head_start, const Cost& ot
     Int128 at_head = level - static_cast<Int128>(o) * b.period_ns +
                        static_cast<Int128>(b.rate) * horizon;
     if (at_head < static_cast<Int128>(b.Need(h)) * b.period_ns) return true;
+    if (config_.window_guard && i != kTpd) {
+      // `other` starts now, so it is still in the window when the head starts (unless that is a
+      // period away).
+      const int64_t at = head_start == SteadyTime::max() ? t : Ns(head_start);
+      const bool still_counted = at / slot_ns_ - t / slot_ns_ < kRingSize;
+      if (WindowSum(i, at) + (still_counted ? o : 0) + h > b.rate) return true;
+    }
   }
   if (config_.max_concurrency > 0 && head.slots > 0 && other.slots > 0 &&
       config_.max_concurrency - slots_in_use_ - other.slots < head.slots) {
@@ -341,8 +365,10 @@ Decision Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
     if (!b.enforced() || c <= 0) continue;
     Int128 level = b.Scaled(t);
     Int128 need = static_cast<Int128>(c) * b.period_ns;
-    if (level >= need) continue;
-    int64_t e = Clamp64(t + CeilDiv(need - level, b.rate));
+    int64_t e = level >= need ? t : Clamp64(t + CeilDiv(need - level, b.rate));
+    if (config_.window_guard && i != kTpd) {
+      e = std::max(e, WindowEarliest(i, t, std::min(c, b.rate), b.rate));
+    }
     if (e > earliest) {
       earliest = e;
       d.blocking = static_cast<Dimension>(i);
@@ -391,21 +417,36 @@ void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
   }
 }
 
-void Limiter::SettleReservation(const Cost& cost, int64_t actual_tokens) {
+void Limiter::SettleReservation(const Reservation& r, int64_t actual_tokens) {
   const int64_t t = Ns(clock_.Now());
   std::lock_guard lock(mu_);
-  int64_t diff = actual_tokens - cost.tokens;
-  if (diff != 0) ApplyTokens(diff, t);
-  slots_in_use_ -= cost.slots;
+  const int64_t diff = actual_tokens - r.cost_.tokens;
+  for (int i : {kTpm, kTpd}) {
+    Bucket& b = buckets_[i];
+    if (!b.enforced() || diff == 0) continue;
+    if (diff > 0) {
+      b.Take(diff, t);
+    } else {
+      b.Give(-diff, t);
+    }
+  }
+  ChargeWindow(r.window_slot_, diff, 0, t);
+  slots_in_use_ -= r.cost_.slots;
   QF_CHECK(slots_in_use_ >= 0);
   ++stats_.settles;
   stats_.settled_tokens += actual_tokens;
 }
 
-void Limiter::RefundReservation(const Cost& cost) {
+void Limiter::RefundReservation(const Reservation& r) {
   const int64_t t = Ns(clock_.Now());
   std::lock_guard lock(mu_);
-  Apply(cost, -1, t);
+  for (int i = 0; i < 3; ++i) {
+    int64_t c = BucketCost(r.cost_, i);
+    if (buckets_[i].enforced() && c != 0) buckets_[i].Give(c, t);
+  }
+  ChargeWindow(r.window_slot_, -r.cost_.tokens, -r.cost_.requests, t);
+  slots_in_use_ -= r.cost_.slots;
+  QF_CHECK(slots_in_use_ >= 0);
   ++stats_.refunds;
 }
 
@@ -415,18 +456,11 @@ LimiterStats Limiter::Stats() const {
   LimiterStats s = stats_;
   s.in_flight = slots_in_use_;
   s.rate_factor = adaptive_.Factor(t);
-  for (int w = 0; w < 2; ++w) {
-    const Bucket& b = buckets_[w == 0 ? kRpm : kTpm];
-    if (!b.enforced()) continue;
-    const WindowRing& ring = windows_[w];
-    int64_t now_slot = t / slot_ns_;
-    int64_t sum = 0;
-    for (int64_t k = 0; k < kWindowSlots; ++k) {
-      int64_t slot = ring.head_slot - k;
-      if (slot <= now_slot - kWindowSlots) break;
-      sum += ring.slots[((slot % kWindowSlots) + kWindowSlots) % kWindowSlots];
-    }
-    s.utilization[w == 0 ? 0 : 1] = static_cast<double>(sum) / static_cast<double>(b.quota);
+  // Start-attributed charges over the trailing period, as the server's own books have them.
+  for (int i : {kRpm, kTpm}) {
+    if (!buckets_[i].enforced()) continue;
+    s.utilization[i] =
+        static_cast<double>(WindowSum(i, t)) / static_cast<double>(buckets_[i].quota);
   }
   if (buckets_[kTpd].enforced()) {
     const Bucket& b = buckets_[kTpd];
@@ -451,7 +485,8 @@ double Limiter::RateFactor() const {
 Reservation::Reservation(Reservation&& other) noexcept
     : limiter_(std::exchange(other.limiter_, nullptr)),
       cost_(other.cost_),
-      granted_at_(other.granted_at_) {}
+      granted_at_(other.granted_at_),
+      window_slot_(other.window_slot_) {}
 
 Reservation& Reservation::operator=(Reservation&& other) noexcept {
   if (this != &other) {
@@ -459,6 +494,7 @@ Reservation& Reservation::operator=(Reservation&& other) noexcept {
     limiter_ = std::exchange(other.limiter_, nullptr);
     cost_ = other.cost_;
     granted_at_ = other.granted_at_;
+    window_slot_ = other.window_slot_;
   }
   return *this;
 }
@@ -469,12 +505,12 @@ Reservation::~Reservation() {
 
 void Reservation::Settle(int64_t actual_tokens) {
   QF_CHECK(active());
-  std::exchange(limiter_, nullptr)->SettleReservation(cost_, actual_tokens);
+  std::exchange(limiter_, nullptr)->SettleReservation(*this, actual_tokens);
 }
 
 void Reservation::Refund() {
   QF_CHECK(active());
-  std::exchange(limiter_, nullptr)->RefundReservation(cost_);
+  std::exchange(limiter_, nullptr)->RefundReservation(*this);
 }
 
 }  // namespace quotaflow

@@ -14,6 +14,7 @@ using std::chrono::seconds;
 LimiterConfig Tpm60k(double fill = 1.0) {
   LimiterConfig c;
   c.tokens_per_period = 60'000;
+  c.burst_periods = 0.1;
   c.initial_fill = fill;
   return c;
 }
