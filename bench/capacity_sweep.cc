@@ -29,9 +29,12 @@ namespace {
 enum class ServerMode { kTokenBucket, kFixedWindow, kSlidingWindow };
 const char* ModeName(ServerMode m) {
   switch (m) {
-    case ServerMode::kTokenBucket: return "bucket";
-    case ServerMode::kFixedWindow: return "fixed";
-    case ServerMode::kSlidingWindow: return "sliding";
+    case ServerMode::kTokenBucket:
+      return "bucket";
+    case ServerMode::kFixedWindow:
+      return "fixed";
+    case ServerMode::kSlidingWindow:
+      return "sliding";
   }
   return "?";
 }
@@ -166,8 +169,10 @@ RunResult Run(ServerMode mode, double burst, bool guard, bool on_off, int period
         continue;
       }
       if (r.decision.earliest != SteadyTime::max()) {
-        wake = std::min<int64_t>(wake, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           r.decision.earliest - t0).count() + 1);
+        wake = std::min<int64_t>(
+            wake, std::chrono::duration_cast<std::chrono::milliseconds>(r.decision.earliest - t0)
+                          .count() +
+                      1);
       }
     } else {
       wake = std::min<int64_t>(wake, (t / 60'000 + 1) * 60'000);
@@ -198,8 +203,10 @@ int main(int argc, char** argv) {
   int periods = 60;
   uint64_t seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--periods") == 0) periods = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--seed") == 0) seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--periods") == 0)
+      periods = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--seed") == 0)
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
   }
   std::printf("capacity sweep: TPM 400,000, 60 s period, %d periods, seed %llu\n", periods,
               static_cast<unsigned long long>(seed));
@@ -209,21 +216,21 @@ int main(int argc, char** argv) {
   const ServerMode modes[] = {ServerMode::kTokenBucket, ServerMode::kFixedWindow,
                               ServerMode::kSlidingWindow};
   for (bool guard : {false, true}) {
-  for (double burst : bursts) {
-    for (ServerMode mode : modes) {
-      RunResult steady = Run(mode, burst, guard, false, periods, seed);
-      RunResult bursty = Run(mode, burst, guard, true, periods, seed);
-      auto per_k = [](const RunResult& o) {
-        return o.requests ? 1000.0 * static_cast<double>(o.throttles) / o.requests : 0.0;
-      };
-      auto goodput = [&](const RunResult& o) {
-        return 100.0 * o.settled / (400'000.0 * o.busy_ms / 60'000.0);
-      };
-      std::printf("%-6s %-6.2f %-8s | %8.2f  %12.1f%% | %8.2f  %12.1f%%\n", guard ? "on" : "off",
-                  burst, ModeName(mode), per_k(steady), goodput(steady), per_k(bursty),
-                  goodput(bursty));
+    for (double burst : bursts) {
+      for (ServerMode mode : modes) {
+        RunResult steady = Run(mode, burst, guard, false, periods, seed);
+        RunResult bursty = Run(mode, burst, guard, true, periods, seed);
+        auto per_k = [](const RunResult& o) {
+          return o.requests ? 1000.0 * static_cast<double>(o.throttles) / o.requests : 0.0;
+        };
+        auto goodput = [&](const RunResult& o) {
+          return 100.0 * o.settled / (400'000.0 * o.busy_ms / 60'000.0);
+        };
+        std::printf("%-6s %-6.2f %-8s | %8.2f  %12.1f%% | %8.2f  %12.1f%%\n", guard ? "on" : "off",
+                    burst, ModeName(mode), per_k(steady), goodput(steady), per_k(bursty),
+                    goodput(bursty));
+      }
     }
-  }
   }
   return 0;
 }

@@ -35,8 +35,8 @@ void BM_ReserveSettle(benchmark::State& state) {
     benchmark::DoNotOptimize(r.decision);
     r.reservation.Settle(1'200);
   }
-  state.counters["ops/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["ops/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   if (state.thread_index() == 0) state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ReserveSettle)->ThreadRange(1, 32)->UseRealTime();
@@ -56,9 +56,9 @@ void BM_SchedulerGrant(benchmark::State& state) {
     Scheduler scheduler(SchedulerConfig{}, SystemClock());
     scheduler.AddLimiter(&limiter);
     for (int64_t i = 0; i < waiters; ++i) {
-      (void)scheduler.Enqueue(Cost{.tokens = 1'000 + i % 500}, candidates,
-                              WaiterOptions{.priority = static_cast<int>(i % 3),
-                                            .tag = static_cast<uint64_t>(i)});
+      (void)scheduler.Enqueue(
+          Cost{.tokens = 1'000 + i % 500}, candidates,
+          WaiterOptions{.priority = static_cast<int>(i % 3), .tag = static_cast<uint64_t>(i)});
     }
     bytes_per_waiter = static_cast<double>(scheduler.MemoryBytes()) / static_cast<double>(waiters);
     state.ResumeTiming();

@@ -20,8 +20,8 @@ struct Usage {
 // The reservation Bedrock makes at the start of a request.
 inline Cost ReservationCost(int64_t input_tokens, std::optional<int64_t> max_tokens,
                             int64_t model_max_output) {
-  return Cost{.requests = 1, .tokens = input_tokens + max_tokens.value_or(model_max_output),
-              .slots = 1};
+  return Cost{
+      .requests = 1, .tokens = input_tokens + max_tokens.value_or(model_max_output), .slots = 1};
 }
 
 // What the request finally costs: burndown is 5 on recent Claude models, 1 elsewhere.

@@ -5,9 +5,9 @@
 //
 // Recovery follows CUBIC (RFC 9438), the curve the AWS SDKs' adaptive retry mode uses: right after
 // a cut the rate climbs fast, flattens as it nears the rate at which the throttle happened (the
-// likely ceiling, where it lingers), then probes beyond it. A quota is a stable ceiling, so lingering
-// near the last good rate wastes less than AIMD's slow linear climb from far below, and probing
-// past it still finds a quota that was raised or a competitor that left.
+// likely ceiling, where it lingers), then probes beyond it. A quota is a stable ceiling, so
+// lingering near the last good rate wastes less than AIMD's slow linear climb from far below, and
+// probing past it still finds a quota that was raised or a competitor that left.
 
 #include <cstdint>
 
@@ -17,9 +17,9 @@ struct AdaptiveConfig {
   bool enabled = true;
   // Multiplicative cut on a rate throttle (CUBIC's β).
   double beta = 0.7;
-  // CUBIC's C, in quota-fractions per period³: with the default the rate is back at its pre-throttle
-  // level about one period after a cut (K = ∛(W·(1−β)/C) ≈ 0.9 periods at W = 1), which matches
-  // the server's own memory of one period.
+  // CUBIC's C, in quota-fractions per period³: with the default the rate is back at its
+  // pre-throttle level about one period after a cut (K = ∛(W·(1−β)/C) ≈ 0.9 periods at W = 1),
+  // which matches the server's own memory of one period.
   double cubic_c = 0.4;
   // The factor never falls below this, so a storm of throttles cannot stall a model for good.
   double min_factor = 0.05;
@@ -47,8 +47,8 @@ class AdaptiveRate {
   AdaptiveConfig config_;
   int64_t period_ns_;
   bool recovering_ = false;
-  double w_max_ = 1.0;   // factor just before the last cut
-  double k_ = 0.0;       // periods from the cut until the curve is back at w_max_
+  double w_max_ = 1.0;  // factor just before the last cut
+  double k_ = 0.0;      // periods from the cut until the curve is back at w_max_
   int64_t cut_at_ = INT64_MIN;
 };
 

@@ -4,8 +4,8 @@
 // Bedrock meters each account × region × model in tokens per minute (TPM), optionally requests per
 // minute (RPM) and tokens per day (TPD). At request start it reserves `input + max_tokens`; at the
 // end it settles to `input + cache_write + output × burndown`; a throttled request costs nothing.
-// A Limiter keeps the same books on the client, so its picture of the server's bucket matches and it
-// never has to learn the quota from 429s.
+// A Limiter keeps the same books on the client, so its picture of the server's bucket matches and
+// it never has to learn the quota from 429s.
 //
 // The math is pure and synchronous: a reservation is granted now, or the Decision says the earliest
 // time T at which it would be, or that it never can be. Timers live in the I/O layer.
@@ -56,8 +56,8 @@ struct LimiterConfig {
   Duration period = std::chrono::minutes(1);
 
   // Burst capacity of the RPM and TPM buckets, in periods of quota. The bucket refills continuously
-  // at quota/period, so there is no minute-boundary cliff; capacity bounds how much unused quota may
-  // be spent at once after an idle spell.
+  // at quota/period, so there is no minute-boundary cliff; capacity bounds how much unused quota
+  // may be spent at once after an idle spell.
   //
   // Default 1.0, chosen by measurement (bench/capacity_sweep; table and command in the README):
   // Bedrock does not publish how it counts a minute, so the limiter ran against a token bucket, a
@@ -172,8 +172,8 @@ struct LimiterStats {
   double rate_factor = 1.0;  // the adaptive controller's current cut (1 = full quota)
 };
 
-// Thread safety: every public method is safe from many threads. Each takes one short mutex hold with
-// no system call when uncontended, and nothing inside the lock blocks or allocates.
+// Thread safety: every public method is safe from many threads. Each takes one short mutex hold
+// with no system call when uncontended, and nothing inside the lock blocks or allocates.
 class Limiter {
  public:
   // REQUIRES: Validate(config) is ok; `clock` outlives the limiter.
@@ -218,14 +218,15 @@ class Limiter {
   // burst capacity, up to one period of quota — what the server's own bucket holds: the server
   // returned them too, and dropping them at the burst cap would leave quota unused whenever
   // max_tokens is much larger than the output (e.g. max_tokens absent: the model maximum is
-  // reserved). Refill adds nothing while the level is above capacity; the surplus stays until spent.
+  // reserved). Refill adds nothing while the level is above capacity; the surplus stays until
+  // spent.
   struct Bucket {
     int64_t quota = 0;     // configured tokens (or requests) per period; 0 = not enforced
     int64_t rate = 0;      // effective rate = quota × adaptive factor
     int64_t capacity = 0;  // burst
     int64_t period_ns = 0;
     Int128 z = 0;
-    int64_t t_last = 0;    // time of the last change
+    int64_t t_last = 0;  // time of the last change
 
     bool enforced() const { return quota > 0; }
     Int128 Uncapped(int64_t t) const { return static_cast<Int128>(t) * rate - z; }
@@ -235,7 +236,7 @@ class Limiter {
     int64_t Level(int64_t t) const;
     int64_t Need(int64_t cost) const { return cost < capacity ? cost : capacity; }
     int64_t EarliestNs(int64_t t, int64_t cost) const;  // when Level reaches Need(cost)
-    void Normalize(int64_t t);  // folds the refill up to t into z
+    void Normalize(int64_t t);                          // folds the refill up to t into z
     void Take(int64_t n, int64_t t);
     // Returns n; the level may rise above capacity up to one period of quota.
     void Give(int64_t n, int64_t t);
@@ -280,9 +281,9 @@ class Limiter {
   int64_t slots_in_use_ = 0;       // GUARDED_BY(mu_)
   int64_t paused_until_ns_ = 0;    // GUARDED_BY(mu_): no grant before this (retry-after, TPD)
   Dimension paused_by_ = Dimension::kNone;  // GUARDED_BY(mu_)
-  AdaptiveRate adaptive_;          // GUARDED_BY(mu_)
-  LimiterStats stats_;             // GUARDED_BY(mu_)
-  Window window_;                  // GUARDED_BY(mu_)
+  AdaptiveRate adaptive_;                   // GUARDED_BY(mu_)
+  LimiterStats stats_;                      // GUARDED_BY(mu_)
+  Window window_;                           // GUARDED_BY(mu_)
   int64_t slot_ns_ = 0;
 };
 

@@ -10,7 +10,7 @@ struct MetricsSnapshot {
   LimiterStats limiter;
   SchedulerStats scheduler;
   QueueStatus queue;
-  double throttles_per_1000 = 0;  // server throttles per 1,000 granted requests
+  double throttles_per_1000 = 0;               // server throttles per 1,000 granted requests
   Dimension most_blocking = Dimension::kNone;  // the dimension that made requests wait most often
 };
 

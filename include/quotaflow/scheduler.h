@@ -1,6 +1,6 @@
 #pragma once
-// The priority scheduler: waiters queue by priority with deadlines, and each is granted on whichever
-// of its candidate limiters admits it first.
+// The priority scheduler: waiters queue by priority with deadlines, and each is granted on
+// whichever of its candidate limiters admits it first.
 //
 // Policy, in order:
 //  - The head (highest priority; aging ranks a long-waiting low waiter with fresher high ones) is
@@ -101,10 +101,10 @@ struct WaitHistogram {
 
 struct SchedulerStats {
   std::vector<WaitHistogram> waits;  // one per priority seen, highest first
-  int64_t expired = 0;                // deadline passed while queued
-  int64_t rejected = 0;               // failed at admission (impossible, or deadline unmeetable)
+  int64_t expired = 0;               // deadline passed while queued
+  int64_t rejected = 0;              // failed at admission (impossible, or deadline unmeetable)
   int64_t cancelled = 0;
-  int64_t backfilled = 0;             // granted past a blocked head
+  int64_t backfilled = 0;  // granted past a blocked head
 };
 
 // Thread safety: every public method is safe from many threads; one mutex guards the queue, held
@@ -171,13 +171,13 @@ class Scheduler {
   const Clock& clock_;
 
   mutable std::mutex mu_;
-  std::vector<Limiter*> limiters_;                          // GUARDED_BY(mu_)
-  std::vector<Waiter> waiters_;                             // GUARDED_BY(mu_): slab
-  std::vector<uint32_t> free_;                              // GUARDED_BY(mu_)
-  std::vector<Class> classes_;                              // GUARDED_BY(mu_): priority desc
-  std::vector<std::pair<int64_t, WaiterId>> deadlines_;     // GUARDED_BY(mu_): min-heap
-  int64_t queued_ = 0;                                      // GUARDED_BY(mu_)
-  SchedulerStats stats_;                                    // GUARDED_BY(mu_)
+  std::vector<Limiter*> limiters_;                       // GUARDED_BY(mu_)
+  std::vector<Waiter> waiters_;                          // GUARDED_BY(mu_): slab
+  std::vector<uint32_t> free_;                           // GUARDED_BY(mu_)
+  std::vector<Class> classes_;                           // GUARDED_BY(mu_): priority desc
+  std::vector<std::pair<int64_t, WaiterId>> deadlines_;  // GUARDED_BY(mu_): min-heap
+  int64_t queued_ = 0;                                   // GUARDED_BY(mu_)
+  SchedulerStats stats_;                                 // GUARDED_BY(mu_)
 };
 
 }  // namespace quotaflow

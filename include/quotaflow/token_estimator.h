@@ -11,7 +11,16 @@
 
 namespace quotaflow {
 
-enum class ModelFamily { kAnthropic, kAmazonNova, kAmazonTitan, kMetaLlama, kMistral, kCohere, kAi21, kOther };
+enum class ModelFamily {
+  kAnthropic,
+  kAmazonNova,
+  kAmazonTitan,
+  kMetaLlama,
+  kMistral,
+  kCohere,
+  kAi21,
+  kOther
+};
 
 // The family of a model id, inference-profile id (`us.…`, `global.…`) or ARN.
 ModelFamily FamilyOf(std::string_view model_id);

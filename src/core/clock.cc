@@ -25,7 +25,8 @@ Clock& SystemClock() {
   return clock;
 }
 
-FakeClock::FakeClock() : steady_ns_(kFakeStartNs), wall_offset_ns_(kFakeWall2025Ns - kFakeStartNs) {}
+FakeClock::FakeClock()
+    : steady_ns_(kFakeStartNs), wall_offset_ns_(kFakeWall2025Ns - kFakeStartNs) {}
 
 WallTime FakeClock::WallNow() const {
   return WallTime(Duration(steady_ns_.load(std::memory_order_acquire) + wall_offset_ns_));

@@ -21,6 +21,7 @@ TEST(LimiterConcurrency, ManyThreadsReserveAndSettleWithoutLosingTokensOrSlots) 
   Limiter limiter(c, SystemClock());
   constexpr int kThreads = 8, kOps = 5'000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int64_t> granted{0};
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
@@ -56,14 +57,15 @@ TEST(SchedulerConcurrency, ProducersPumpersAndSettlersAgree) {
   scheduler.AddLimiter(&limiter);
   constexpr int kProducers = 4, kPerProducer = 3'000;
   std::atomic<int> produced{0}, granted{0};
-  std::vector<std::atomic<int>> seen(kProducers * kPerProducer);
+  std::vector<std::atomic<int>> seen(static_cast<size_t>(kProducers) * kPerProducer);
   std::atomic<bool> done{false};
 
   std::vector<std::thread> threads;
+  threads.reserve(kProducers + 2);
   for (int p = 0; p < kProducers; ++p) {
     threads.emplace_back([&, p] {
       for (int k = 0; k < kPerProducer; ++k) {
-        uint64_t tag = static_cast<uint64_t>(p * kPerProducer + k);
+        uint64_t tag = static_cast<uint64_t>(p) * kPerProducer + k;
         auto id = scheduler.Enqueue(Cost{.tokens = 100 + k % 50}, std::vector<int>{0},
                                     WaiterOptions{.priority = k % 3, .tag = tag});
         ASSERT_TRUE(id.has_value());

@@ -6,29 +6,46 @@ namespace quotaflow {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kImpossible: return "impossible";
-    case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kThrottled: return "throttled";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kAuth: return "auth";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kProtocol: return "protocol";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kImpossible:
+      return "impossible";
+    case ErrorCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kThrottled:
+      return "throttled";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kAuth:
+      return "auth";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kProtocol:
+      return "protocol";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }
 
 std::string_view ThrottleKindName(ThrottleKind kind) {
   switch (kind) {
-    case ThrottleKind::kNone: return "none";
-    case ThrottleKind::kTokensPerMinute: return "tokens_per_minute";
-    case ThrottleKind::kRequestsPerMinute: return "requests_per_minute";
-    case ThrottleKind::kTokensPerDay: return "tokens_per_day";
-    case ThrottleKind::kModelNotReady: return "model_not_ready";
+    case ThrottleKind::kNone:
+      return "none";
+    case ThrottleKind::kTokensPerMinute:
+      return "tokens_per_minute";
+    case ThrottleKind::kRequestsPerMinute:
+      return "requests_per_minute";
+    case ThrottleKind::kTokensPerDay:
+      return "tokens_per_day";
+    case ThrottleKind::kModelNotReady:
+      return "model_not_ready";
   }
   return "unknown";
 }
@@ -43,13 +60,17 @@ Error Make(ErrorCode code, std::string message, bool retryable = false) {
 }
 }  // namespace
 
-Error Error::InvalidArgument(std::string m) { return Make(ErrorCode::kInvalidArgument, std::move(m)); }
+Error Error::InvalidArgument(std::string m) {
+  return Make(ErrorCode::kInvalidArgument, std::move(m));
+}
 Error Error::Impossible(std::string m) { return Make(ErrorCode::kImpossible, std::move(m)); }
 Error Error::DeadlineExceeded(std::string m) {
   return Make(ErrorCode::kDeadlineExceeded, std::move(m));
 }
 Error Error::Cancelled(std::string m) { return Make(ErrorCode::kCancelled, std::move(m)); }
-Error Error::Unavailable(std::string m) { return Make(ErrorCode::kUnavailable, std::move(m), true); }
+Error Error::Unavailable(std::string m) {
+  return Make(ErrorCode::kUnavailable, std::move(m), true);
+}
 Error Error::NotFound(std::string m) { return Make(ErrorCode::kNotFound, std::move(m)); }
 Error Error::Protocol(std::string m) { return Make(ErrorCode::kProtocol, std::move(m)); }
 Error Error::Io(std::string m) { return Make(ErrorCode::kIo, std::move(m)); }

@@ -42,11 +42,16 @@ int64_t BurstCapacity(int64_t quota, double periods) {
 
 std::string_view DimensionName(Dimension d) {
   switch (d) {
-    case Dimension::kRequests: return "rpm";
-    case Dimension::kTokens: return "tpm";
-    case Dimension::kDailyTokens: return "tpd";
-    case Dimension::kConcurrency: return "concurrency";
-    case Dimension::kNone: return "none";
+    case Dimension::kRequests:
+      return "rpm";
+    case Dimension::kTokens:
+      return "tpm";
+    case Dimension::kDailyTokens:
+      return "tpd";
+    case Dimension::kConcurrency:
+      return "concurrency";
+    case Dimension::kNone:
+      return "none";
   }
   return "unknown";
 }
@@ -78,7 +83,8 @@ Status Validate(const LimiterConfig& c) {
 
 std::string Decision::Describe(SteadyTime now) const {
   switch (outcome) {
-    case Outcome::kGranted: return "granted";
+    case Outcome::kGranted:
+      return "granted";
     case Outcome::kImpossible:
       return fmt::format("{}: the cost exceeds the quota and can never be admitted",
                          DimensionName(blocking));
@@ -325,15 +331,16 @@ bool Limiter::WouldDelay(const Cost& head, SteadyTime head_start, const Cost& ot
                          SteadyTime now) const {
   const int64_t t = Ns(now);
   // Waiting for a slot has no known start: count none of the refill as available.
-  const int64_t horizon = head_start == SteadyTime::max() ? 0 : std::max<int64_t>(0, Ns(head_start) - t);
+  const int64_t horizon =
+      head_start == SteadyTime::max() ? 0 : std::max<int64_t>(0, Ns(head_start) - t);
   std::lock_guard lock(mu_);
   for (int i = 0; i < 3; ++i) {
     const Bucket& b = buckets_[i];
     int64_t h = BucketCost(head, i), o = BucketCost(other, i);
     if (!b.enforced() || h <= 0 || o <= 0) continue;
     Int128 level = b.Scaled(t);
-    Int128 at_head = level - static_cast<Int128>(o) * b.period_ns +
-                       static_cast<Int128>(b.rate) * horizon;
+    Int128 at_head =
+        level - static_cast<Int128>(o) * b.period_ns + static_cast<Int128>(b.rate) * horizon;
     if (at_head < static_cast<Int128>(b.Need(h)) * b.period_ns) return true;
     if (config_.window_guard && i != kTpd) {
       // `other` starts now, so it is still in the window when the head starts (unless that is a
@@ -402,8 +409,8 @@ void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
       if (adaptive_.OnThrottle(t, Ns(request_granted_at))) {
         UpdateRate(t);
       }
-      Dimension by = kind == ThrottleKind::kTokensPerMinute ? Dimension::kTokens
-                                                            : Dimension::kRequests;
+      Dimension by =
+          kind == ThrottleKind::kTokensPerMinute ? Dimension::kTokens : Dimension::kRequests;
       if (retry_after > Duration::zero()) pause(retry_after, by);
       break;
     }
@@ -464,8 +471,7 @@ LimiterStats Limiter::Stats() const {
   }
   if (buckets_[kTpd].enforced()) {
     const Bucket& b = buckets_[kTpd];
-    s.utilization[kTpd] =
-        1.0 - static_cast<double>(b.Level(t)) / static_cast<double>(b.capacity);
+    s.utilization[kTpd] = 1.0 - static_cast<double>(b.Level(t)) / static_cast<double>(b.capacity);
   }
   if (config_.max_concurrency > 0) {
     s.utilization[3] =

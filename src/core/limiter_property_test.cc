@@ -21,8 +21,8 @@ struct Event {
   int64_t tokens;    // net charge: + reservation or settle excess, − refund or settle shortfall
   int64_t requests;  // net requests charged
   bool grant;
-  int64_t grant_tokens;    // the grant's cost, when grant
-  int64_t debt_after;      // max(0, −remaining tokens) after the event, as the limiter reports it
+  int64_t grant_tokens;  // the grant's cost, when grant
+  int64_t debt_after;    // max(0, −remaining tokens) after the event, as the limiter reports it
 };
 
 struct Scenario {
@@ -84,8 +84,8 @@ TEST_P(LimiterProperty, ChargedTokensInAnyWindowStayWithinQuotaAndBacklogUsesItA
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> in_flight;
   auto record = [&](int64_t tokens, int64_t requests, bool grant, int64_t grant_tokens) {
     Decision d = limiter.Probe(Cost{.requests = 0, .tokens = 0, .slots = 0}, clock.Now());
-    events.push_back({clock.Now().time_since_epoch().count(), tokens, requests, grant,
-                      grant_tokens, std::max<int64_t>(0, -d.remaining[1])});
+    events.push_back({clock.Now().time_since_epoch().count(), tokens, requests, grant, grant_tokens,
+                      std::max<int64_t>(0, -d.remaining[1])});
   };
   auto finish = [&](int64_t id) {
     Reservation& r = reservations[id];
@@ -208,7 +208,8 @@ TEST_P(LimiterProperty, ChargedTokensInAnyWindowStayWithinQuotaAndBacklogUsesItA
     double mean = occupancy / static_cast<double>(samples);
     // Settlements above their reservation are charged after the fact on both books: the bucket
     // carries them as debt while the window holds them at their start, and a client that cannot
-    // know how its server counts must wait for both. That costs a few percent (measured 96.5-98.6%).
+    // know how its server counts must wait for both. That costs a few percent
+    // (measured 96.5-98.6%).
     EXPECT_GE(std::max({mean, token_use, request_use}), sc.settle_above ? 0.96 : 0.99)
         << "window " << mean << ", tokens " << token_use << ", requests " << request_use;
   }

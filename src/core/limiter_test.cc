@@ -58,24 +58,71 @@ TEST_P(AccountingTable, BucketMatchesBedrockCharge) {
   EXPECT_EQ(TokensLeft(limiter, clock), c.level_after_end);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Limiter, AccountingTable,
-    ::testing::Values(
-        AccountingCase{"SettleBelowReservationReturnsDifference", 2'000, 1'000, 4'096,
-                       AccountingCase::kSettle, {2'000, 300, 0, 0}, 1, 57'000, 57'700},
-        AccountingCase{"BurndownFiveChargesOutputFiveTimes", 2'000, 1'000, 64'000,
-                       AccountingCase::kSettle, {2'000, 300, 0, 0}, 5, 57'000, 56'500},
-        AccountingCase{"SettleAboveReservationBecomesDebt", 1'000, 500, 64'000,
-                       AccountingCase::kSettle, {1'000, 500, 0, 0}, 5, 58'500, 56'500},
-        AccountingCase{"AbsentMaxTokensReservesModelMaximum", 1'000, std::nullopt, 32'000,
-                       AccountingCase::kSettle, {1'000, 100, 0, 0}, 1, 27'000, 58'900},
-        AccountingCase{"CacheWritesCountCacheReadsDoNot", 1'000, 1'000, 4'096,
-                       AccountingCase::kSettle, {1'000, 100, 5'000, 2'000}, 1, 58'000, 56'900},
-        AccountingCase{"ThrottledRequestIsRefundedInFull", 3'000, 2'000, 4'096,
-                       AccountingCase::kRefund, {}, 1, 55'000, 60'000},
-        AccountingCase{"ReservationDroppedUnsettledIsRefunded", 3'000, 2'000, 4'096,
-                       AccountingCase::kDrop, {}, 1, 55'000, 60'000}),
-    [](const auto& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Limiter, AccountingTable,
+                         ::testing::Values(AccountingCase{"SettleBelowReservationReturnsDifference",
+                                                          2'000,
+                                                          1'000,
+                                                          4'096,
+                                                          AccountingCase::kSettle,
+                                                          {2'000, 300, 0, 0},
+                                                          1,
+                                                          57'000,
+                                                          57'700},
+                                           AccountingCase{"BurndownFiveChargesOutputFiveTimes",
+                                                          2'000,
+                                                          1'000,
+                                                          64'000,
+                                                          AccountingCase::kSettle,
+                                                          {2'000, 300, 0, 0},
+                                                          5,
+                                                          57'000,
+                                                          56'500},
+                                           AccountingCase{"SettleAboveReservationBecomesDebt",
+                                                          1'000,
+                                                          500,
+                                                          64'000,
+                                                          AccountingCase::kSettle,
+                                                          {1'000, 500, 0, 0},
+                                                          5,
+                                                          58'500,
+                                                          56'500},
+                                           AccountingCase{"AbsentMaxTokensReservesModelMaximum",
+                                                          1'000,
+                                                          std::nullopt,
+                                                          32'000,
+                                                          AccountingCase::kSettle,
+                                                          {1'000, 100, 0, 0},
+                                                          1,
+                                                          27'000,
+                                                          58'900},
+                                           AccountingCase{"CacheWritesCountCacheReadsDoNot",
+                                                          1'000,
+                                                          1'000,
+                                                          4'096,
+                                                          AccountingCase::kSettle,
+                                                          {1'000, 100, 5'000, 2'000},
+                                                          1,
+                                                          58'000,
+                                                          56'900},
+                                           AccountingCase{"ThrottledRequestIsRefundedInFull",
+                                                          3'000,
+                                                          2'000,
+                                                          4'096,
+                                                          AccountingCase::kRefund,
+                                                          {},
+                                                          1,
+                                                          55'000,
+                                                          60'000},
+                                           AccountingCase{"ReservationDroppedUnsettledIsRefunded",
+                                                          3'000,
+                                                          2'000,
+                                                          4'096,
+                                                          AccountingCase::kDrop,
+                                                          {},
+                                                          1,
+                                                          55'000,
+                                                          60'000}),
+                         [](const auto& p) { return std::string(p.param.name); });
 
 TEST(Limiter, FreshLimiterStartsEmptyAndFillsAtQuotaRate) {
   FakeClock clock;
@@ -244,10 +291,10 @@ TEST(Limiter, WouldDelayProtectsTheHeadsStart) {
   SteadyTime head_start = limiter.Probe(head, clock.Now()).earliest;
   EXPECT_TRUE(limiter.WouldDelay(head, head_start, Cost{.tokens = 1}, clock.Now()));
   // Once the head could start later anyway (another dimension), spare tokens may be used.
-  EXPECT_FALSE(limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'000},
-                                  clock.Now()));
-  EXPECT_TRUE(limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'001},
-                                 clock.Now()));
+  EXPECT_FALSE(
+      limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'000}, clock.Now()));
+  EXPECT_TRUE(
+      limiter.WouldDelay(head, head_start + seconds(1), Cost{.tokens = 1'001}, clock.Now()));
 }
 
 TEST(Limiter, UtilizationCountsNetChargesOverThePeriod) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <limits>
 
 #include "core/check.h"
@@ -51,7 +52,7 @@ struct Scheduler::Blocked {
 
 Duration WaitHistogram::Quantile(double q) const {
   if (count == 0) return Duration::zero();
-  int64_t target = std::max<int64_t>(1, static_cast<int64_t>(q * static_cast<double>(count) + 0.5));
+  int64_t target = std::max<int64_t>(1, std::llround(q * static_cast<double>(count)));
   int64_t seen = 0;
   for (int k = 0; k < kBuckets; ++k) {
     seen += buckets[k];
@@ -113,12 +114,10 @@ Result<WaiterId> Scheduler::Requeue(const Cost& cost, std::span<const int> candi
 }
 
 Result<WaiterId> Scheduler::Add(const Cost& cost, std::span<const int> candidates,
-                                const WaiterOptions& options, int64_t enqueued_ns,
-                                bool at_front) {
+                                const WaiterOptions& options, int64_t enqueued_ns, bool at_front) {
   if (candidates.empty() || candidates.size() > kMaxCandidates) {
-    return tl::unexpected(Error::InvalidArgument(
-        fmt::format("a waiter needs 1 to {} candidate limiters, got {}", kMaxCandidates,
-                    candidates.size())));
+    return tl::unexpected(Error::InvalidArgument(fmt::format(
+        "a waiter needs 1 to {} candidate limiters, got {}", kMaxCandidates, candidates.size())));
   }
   if (cost.requests < 0 || cost.tokens < 0 || cost.slots < 0) {
     return tl::unexpected(Error::InvalidArgument("a cost cannot be negative"));
@@ -146,9 +145,9 @@ Result<WaiterId> Scheduler::Add(const Cost& cost, std::span<const int> candidate
     Decision start = EstimateLocked(cost, options.priority, candidates, now);
     if (start.earliest > options.deadline) {
       ++stats_.rejected;
-      return tl::unexpected(Error::DeadlineExceeded(fmt::format(
-          "cannot start before the deadline (in {:.3f} s): {}",
-          ToSeconds(options.deadline - now), start.Describe(now))));
+      return tl::unexpected(Error::DeadlineExceeded(
+          fmt::format("cannot start before the deadline (in {:.3f} s): {}",
+                      ToSeconds(options.deadline - now), start.Describe(now))));
     }
   }
 
@@ -214,8 +213,14 @@ Result<WaiterId> Scheduler::Add(const Cost& cost, std::span<const int> candidate
 void Scheduler::Unlink(uint32_t index) {
   Waiter& w = waiters_[index];
   Class& c = classes_[w.cls];
-  if (w.prev != kNil) waiters_[w.prev].next = w.next; else c.head = w.next;
-  if (w.next != kNil) waiters_[w.next].prev = w.prev; else c.tail = w.prev;
+  if (w.prev != kNil)
+    waiters_[w.prev].next = w.next;
+  else
+    c.head = w.next;
+  if (w.next != kNil)
+    waiters_[w.next].prev = w.prev;
+  else
+    c.tail = w.prev;
   w.prev = w.next = kNil;
   --c.length;
   c.queued.requests -= w.cost.requests;
@@ -250,9 +255,11 @@ void Scheduler::RecordWait(int priority, Duration waited) {
     stats_.waits.push_back(WaitHistogram{.priority = priority});
     it = stats_.waits.end() - 1;
   }
-  int64_t us = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(waited).count());
-  int k = us == 0 ? 0 : std::min(WaitHistogram::kBuckets - 1,
-                                 static_cast<int>(std::bit_width(static_cast<uint64_t>(us))) - 1);
+  int64_t us =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(waited).count());
+  int k = us == 0 ? 0
+                  : std::min(WaitHistogram::kBuckets - 1,
+                             static_cast<int>(std::bit_width(static_cast<uint64_t>(us))) - 1);
   ++it->buckets[k];
   ++it->count;
   it->total += waited;
@@ -268,8 +275,11 @@ bool Scheduler::TryGrant(uint32_t index, SteadyTime now, PumpResult* out, Blocke
     if (r.decision.granted()) {
       Duration waited = now - SteadyTime(Duration(w.enqueued_ns));
       RecordWait(w.priority, waited);
-      out->granted.push_back(Grant{.id = IdOf(index), .tag = w.tag, .limiter = c,
-                                   .priority = w.priority, .waited = waited,
+      out->granted.push_back(Grant{.id = IdOf(index),
+                                   .tag = w.tag,
+                                   .limiter = c,
+                                   .priority = w.priority,
+                                   .waited = waited,
                                    .reservation = std::move(r.reservation)});
       Unlink(index);
       Release(index);
@@ -287,8 +297,8 @@ bool Scheduler::TryGrant(uint32_t index, SteadyTime now, PumpResult* out, Blocke
 }
 
 void Scheduler::FailLocked(uint32_t index, Error error, PumpResult* out) {
-  out->failed.push_back(Failure{.id = IdOf(index), .tag = waiters_[index].tag,
-                                .error = std::move(error)});
+  out->failed.push_back(
+      Failure{.id = IdOf(index), .tag = waiters_[index].tag, .error = std::move(error)});
   Unlink(index);
   Release(index);
 }
@@ -320,8 +330,8 @@ void Scheduler::Backfill(const Blocked& head, SteadyTime now, PumpResult* out) {
       bool delays = false;
       for (const Blocked& p : protect) {
         const Waiter& pw = waiters_[p.index];
-        bool shares = std::find(pw.cand.begin(), pw.cand.begin() + pw.ncand, c) !=
-                      pw.cand.begin() + pw.ncand;
+        bool shares =
+            std::find(pw.cand.begin(), pw.cand.begin() + pw.ncand, c) != pw.cand.begin() + pw.ncand;
         if (shares && limiters_[c]->WouldDelay(pw.cost, p.start, w.cost, now)) {
           delays = true;
           break;
@@ -333,8 +343,11 @@ void Scheduler::Backfill(const Blocked& head, SteadyTime now, PumpResult* out) {
         if (r.decision.granted()) {
           Duration waited = now - SteadyTime(Duration(w.enqueued_ns));
           RecordWait(w.priority, waited);
-          out->granted.push_back(Grant{.id = IdOf(index), .tag = w.tag, .limiter = c,
-                                       .priority = w.priority, .waited = waited,
+          out->granted.push_back(Grant{.id = IdOf(index),
+                                       .tag = w.tag,
+                                       .limiter = c,
+                                       .priority = w.priority,
+                                       .waited = waited,
                                        .reservation = std::move(r.reservation)});
           ++stats_.backfilled;
           granted = true;
@@ -384,9 +397,9 @@ void Scheduler::Pump(PumpResult* out) {
     uint32_t index = static_cast<uint32_t>(id);
     ++stats_.expired;
     FailLocked(index,
-               Error::DeadlineExceeded(fmt::format(
-                   "deadline passed after {:.3f} s in the queue",
-                   ToSeconds(now - SteadyTime(Duration(waiters_[index].enqueued_ns))))),
+               Error::DeadlineExceeded(
+                   fmt::format("deadline passed after {:.3f} s in the queue",
+                               ToSeconds(now - SteadyTime(Duration(waiters_[index].enqueued_ns))))),
                out);
   }
 
@@ -422,8 +435,8 @@ void Scheduler::Pump(PumpResult* out) {
   }
 }
 
-Decision Scheduler::EstimateLocked(const Cost& cost, int priority,
-                                   std::span<const int> candidates, SteadyTime now) const {
+Decision Scheduler::EstimateLocked(const Cost& cost, int priority, std::span<const int> candidates,
+                                   SteadyTime now) const {
   // Work ranked ahead of a new waiter: everything queued at its priority or above. Spread evenly
   // over the candidates, an estimate for multi-target waiters.
   Cost ahead{0, 0, 0};
@@ -434,7 +447,8 @@ Decision Scheduler::EstimateLocked(const Cost& cost, int priority,
   }
   const int64_t n = static_cast<int64_t>(candidates.size());
   Cost total{.requests = ahead.requests / n + cost.requests,
-             .tokens = ahead.tokens / n + cost.tokens, .slots = 0};
+             .tokens = ahead.tokens / n + cost.tokens,
+             .slots = 0};
   Decision best;
   best.earliest = SteadyTime::max();
   for (int c : candidates) {

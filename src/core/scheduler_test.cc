@@ -29,11 +29,10 @@ class SchedulerTest : public ::testing::Test {
   }
 
   WaiterId Enqueue(int64_t tokens, uint64_t tag, int priority = kPriorityNormal,
-                   std::vector<int> candidates = {0},
-                   SteadyTime deadline = SteadyTime::max()) {
-    auto id = scheduler_.Enqueue(Cost{.tokens = tokens}, candidates,
-                                 WaiterOptions{.priority = priority, .deadline = deadline,
-                                               .tag = tag});
+                   std::vector<int> candidates = {0}, SteadyTime deadline = SteadyTime::max()) {
+    auto id =
+        scheduler_.Enqueue(Cost{.tokens = tokens}, candidates,
+                           WaiterOptions{.priority = priority, .deadline = deadline, .tag = tag});
     EXPECT_TRUE(id.has_value()) << id.error().ToString();
     return id.value_or(0);
   }
@@ -49,7 +48,8 @@ class SchedulerTest : public ::testing::Test {
     return tags;
   }
 
-  // Runs the queue to empty on the fake clock: pump, jump to the next wake. Returns the grant order.
+  // Runs the queue to empty on the fake clock: pump, jump to the next wake. Returns the grant
+  // order.
   std::vector<uint64_t> Drain() {
     std::vector<uint64_t> order;
     for (int guard = 0; guard < 100'000; ++guard) {
@@ -205,17 +205,19 @@ TEST_F(SchedulerTest, DeadlineAdmissionCountsTheQueueAhead) {
                                WaiterOptions{.deadline = clock_.Now() + seconds(3)});
   EXPECT_FALSE(id.has_value());
   EXPECT_EQ(scheduler_.EstimateStart(Cost{.tokens = 1'000}, kPriorityNormal, std::vector<int>{0})
-                    .earliest - clock_.Now(),
+                    .earliest -
+                clock_.Now(),
             seconds(6));
   // A high-priority request jumps the normal queue.
-  EXPECT_EQ(scheduler_.EstimateStart(Cost{.tokens = 1'000}, kPriorityHigh, std::vector<int>{0})
-                    .earliest - clock_.Now(),
-            seconds(1));
+  EXPECT_EQ(
+      scheduler_.EstimateStart(Cost{.tokens = 1'000}, kPriorityHigh, std::vector<int>{0}).earliest -
+          clock_.Now(),
+      seconds(1));
 }
 
 TEST_F(SchedulerTest, DeadlineExpiringWhileQueuedFailsTheWaiter) {
   AddLimiter(Tpm60k(0.0));
-  Enqueue(3'000, 1);                                        // head, starts at 3 s
+  Enqueue(3'000, 1);                                                   // head, starts at 3 s
   Enqueue(1'000, 2, kPriorityNormal, {0}, clock_.Now() + seconds(4));  // admitted: est. 4 s
   Enqueue(1'000, 3);
   // The head's request turns out larger than estimated: the second cannot make it.

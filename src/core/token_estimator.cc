@@ -19,17 +19,25 @@ std::string_view BaseModelId(std::string_view id) {
 }
 
 // English-like text averages ~4 characters per token on most tokenizers; Claude's tokenizer splits
-// finer. These lean low (more tokens), so the first, uncalibrated reservations err on the safe side.
+// finer. These lean low (more tokens), so the first, uncalibrated reservations err on the safe
+// side.
 double CharsPerToken(ModelFamily f) {
   switch (f) {
-    case ModelFamily::kAnthropic: return 3.3;
-    case ModelFamily::kAmazonNova: return 3.8;
-    case ModelFamily::kAmazonTitan: return 4.0;
-    case ModelFamily::kMetaLlama: return 3.8;
-    case ModelFamily::kMistral: return 3.4;
-    case ModelFamily::kCohere: return 3.8;
-    case ModelFamily::kAi21: return 3.8;
-    case ModelFamily::kOther: return 3.3;
+    case ModelFamily::kAnthropic:
+      return 3.3;
+    case ModelFamily::kAmazonNova:
+      return 3.8;
+    case ModelFamily::kAmazonTitan:
+      return 4.0;
+    case ModelFamily::kMetaLlama:
+      return 3.8;
+    case ModelFamily::kMistral:
+      return 3.4;
+    case ModelFamily::kCohere:
+    case ModelFamily::kAi21:
+      return 3.8;
+    case ModelFamily::kOther:
+      return 3.3;
   }
   return 3.3;
 }

@@ -25,8 +25,9 @@ TEST(TokenEstimator, FamilyComesFromIdProfileOrArn) {
 TEST(TokenEstimator, HeuristicCountsAsciiByDensityAndOtherCodePointsOneEach) {
   std::string ascii(3'300, 'a');
   EXPECT_EQ(CalibratingTokenEstimator::Heuristic(ModelFamily::kAnthropic, ascii), 1'000);
-  EXPECT_EQ(CalibratingTokenEstimator::Heuristic(ModelFamily::kAmazonTitan, std::string(4'000, 'a')),
-            1'000);
+  EXPECT_EQ(
+      CalibratingTokenEstimator::Heuristic(ModelFamily::kAmazonTitan, std::string(4'000, 'a')),
+      1'000);
   // "日本語" is three 3-byte code points.
   EXPECT_EQ(CalibratingTokenEstimator::Heuristic(ModelFamily::kAnthropic, "日本語"), 3);
   EXPECT_EQ(CalibratingTokenEstimator::Heuristic(ModelFamily::kAnthropic, ""), 1);
