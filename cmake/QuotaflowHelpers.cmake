@@ -32,6 +32,9 @@ function(quotaflow_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Where tests find tests/*.py helpers, and ../shared when QUOTAFLOW_SHARED is unset (a binary run
+  # by hand); see src/aws/testdata.h.
+  target_compile_definitions(${name} PRIVATE QUOTAFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   set(properties ENVIRONMENT "QUOTAFLOW_SHARED=${PROJECT_SOURCE_DIR}/../shared")
   if(ARG_LABELS)  # an empty LABELS value would swallow the next property name
     list(APPEND properties LABELS "${ARG_LABELS}")
