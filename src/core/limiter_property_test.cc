@@ -198,7 +198,9 @@ TEST_P(LimiterProperty, ChargedTokensInAnyWindowStayWithinQuotaAndBacklogUsesItA
         if (!ended || g.final_tokens > 0) ++requests;
       }
       ASSERT_LE(counted, sc.tpm + excess) << "grant " << i;
-      if (sc.rpm) ASSERT_LE(requests, sc.rpm) << "grant " << i;
+      if (sc.rpm) {
+        ASSERT_LE(requests, sc.rpm) << "grant " << i;
+      }
       if (t - start_ns > period_ns) {  // past the first period, the backlog keeps it full
         occupancy += std::max(static_cast<double>(counted) / sc.tpm,
                               sc.rpm ? static_cast<double>(requests) / sc.rpm : 0.0);
