@@ -161,6 +161,9 @@ class Scheduler {
   bool Before(uint32_t a, uint32_t b) const;
   void Unlink(uint32_t index);
   void Release(uint32_t index);
+  // Hands the waiter's grant to the caller and takes it off the queue.
+  void EmitGrant(uint32_t index, int limiter, Reservation reservation, SteadyTime now,
+                 PumpResult* out);
   bool TryGrant(uint32_t index, SteadyTime now, PumpResult* out, Blocked* blocked);
   void Backfill(const Blocked& head, SteadyTime now, PumpResult* out);
   void FailLocked(uint32_t index, Error error, PumpResult* out);

@@ -266,6 +266,21 @@ void Scheduler::RecordWait(int priority, Duration waited) {
   it->max = std::max(it->max, waited);
 }
 
+void Scheduler::EmitGrant(uint32_t index, int limiter, Reservation reservation, SteadyTime now,
+                          PumpResult* out) {
+  const Waiter& w = waiters_[index];
+  const Duration waited = now - SteadyTime(Duration(w.enqueued_ns));
+  RecordWait(w.priority, waited);
+  out->granted.push_back(Grant{.id = IdOf(index),
+                               .tag = w.tag,
+                               .limiter = limiter,
+                               .priority = w.priority,
+                               .waited = waited,
+                               .reservation = std::move(reservation)});
+  Unlink(index);
+  Release(index);
+}
+
 bool Scheduler::TryGrant(uint32_t index, SteadyTime now, PumpResult* out, Blocked* blocked) {
   Waiter& w = waiters_[index];
   *blocked = Blocked{.index = index};
@@ -273,16 +288,7 @@ bool Scheduler::TryGrant(uint32_t index, SteadyTime now, PumpResult* out, Blocke
     int c = w.cand[k];
     ReserveResult r = limiters_[c]->ReserveAt(w.cost, now);
     if (r.decision.granted()) {
-      Duration waited = now - SteadyTime(Duration(w.enqueued_ns));
-      RecordWait(w.priority, waited);
-      out->granted.push_back(Grant{.id = IdOf(index),
-                                   .tag = w.tag,
-                                   .limiter = c,
-                                   .priority = w.priority,
-                                   .waited = waited,
-                                   .reservation = std::move(r.reservation)});
-      Unlink(index);
-      Release(index);
+      EmitGrant(index, c, std::move(r.reservation), now, out);
       return true;
     }
     if (r.decision.outcome == Outcome::kWait) {
@@ -341,14 +347,7 @@ void Scheduler::Backfill(const Blocked& head, SteadyTime now, PumpResult* out) {
       if (!delays) {
         ReserveResult r = limiters_[c]->ReserveAt(w.cost, now);
         if (r.decision.granted()) {
-          Duration waited = now - SteadyTime(Duration(w.enqueued_ns));
-          RecordWait(w.priority, waited);
-          out->granted.push_back(Grant{.id = IdOf(index),
-                                       .tag = w.tag,
-                                       .limiter = c,
-                                       .priority = w.priority,
-                                       .waited = waited,
-                                       .reservation = std::move(r.reservation)});
+          EmitGrant(index, c, std::move(r.reservation), now, out);
           ++stats_.backfilled;
           granted = true;
           break;
@@ -363,12 +362,7 @@ void Scheduler::Backfill(const Blocked& head, SteadyTime now, PumpResult* out) {
         blocked.impossible = false;
       }
     }
-    if (granted) {
-      Unlink(index);
-      Release(index);
-    } else {
-      protect.push_back(blocked);
-    }
+    if (!granted) protect.push_back(blocked);
   }
 }
 
