@@ -30,9 +30,12 @@ inline std::string_view HttpMethodName(HttpMethod method) {
   return "GET";
 }
 
+// One header field, name and value; names match case-insensitively and may repeat.
+using HeaderField = std::pair<std::string, std::string>;
 // Header fields in wire order, duplicates kept. Names keep the case they were sent or received
-// with (HTTP/2 lowercases every name), so look them up with FindHeader.
-using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+// with (HTTP/2 lowercases every name), so look them up with FindHeader. The transport, the error
+// parser and the signer all take this one list.
+using HttpHeaders = std::vector<HeaderField>;
 
 // The value of the first field named `name` (ASCII case-insensitive), or nullopt.
 inline std::optional<std::string_view> FindHeader(const HttpHeaders& headers,

@@ -30,16 +30,12 @@
 #include <vector>
 
 #include "aws/crypto.h"
+#include "aws/http.h"
 #include "quotaflow/clock.h"
 #include "quotaflow/error.h"
 
 namespace quotaflow::aws {
 
-// One HTTP header, name and value; names match case-insensitively and may repeat. The same alias
-// as aws/errors.h declares and the element type of aws/http.h's HttpHeaders, so that one header
-// list serves the transport, the error parser and the signer.
-// TODO(integration): declare it once, in aws/http.h.
-using HeaderField = std::pair<std::string, std::string>;
 
 // The parts of an HTTP request that SigV4 covers. A view: everything it points to must outlive
 // the Sign / Verify call, and nothing is copied except what ends up in the canonical request.
