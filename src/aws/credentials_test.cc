@@ -1,39 +1,25 @@
 #include "aws/credentials.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "aws/event_loop.h"
 #include "aws/http_client.h"
+#include "aws/test_process.h"
 #include "aws/testdata.h"
-
-extern char** environ;
 
 namespace quotaflow::aws {
 namespace {
@@ -45,142 +31,12 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+using testing_util::Child;
+using testing_util::ClosedPort;
+using testing_util::FindProgram;
+using testing_util::TempDir;
 
-// --- helpers: temp files, child processes ---
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "qf-cred-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& text,
-                    bool executable = false) const {
-    const std::filesystem::path file = path_ / name;
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
-    if (executable) {
-      std::filesystem::permissions(file, std::filesystem::perms::owner_all,
-                                   std::filesystem::perm_options::add);
-    }
-    return file.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::optional<std::string> FindProgram(const std::string& name) {
-  const auto path = Environment::FromProcess().Get("PATH").value_or("/usr/bin:/bin");
-  std::stringstream dirs(path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::filesystem::path candidate = std::filesystem::path(dir) / name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return std::nullopt;
-}
-
-// A helper process (tests/metadata_server.py, moto_server): stdin and stdout are pipes (stdin
-// closing tells metadata_server.py to exit), stderr goes to the test log unless merged. The
-// destructor terminates and reaps it.
-class Child {
- public:
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, bool merge_stderr,
-                                      std::string* error) {
-    int in[2];
-    int out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-      *error = "pipe2 failed";
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    if (rc != 0) {
-      close(in[1]);
-      close(out[0]);
-      *error = "cannot run " + argv[0] + ": " + std::generic_category().message(rc);
-      return nullptr;
-    }
-    return std::unique_ptr<Child>(new Child(pid, in[1], out[0]));
-  }
-
-  ~Child() {
-    close(stdin_fd_);
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    close(stdout_fd_);
-  }
-
-  // The next line of stdout, or nullopt at EOF or after `timeout`.
-  std::optional<std::string> ReadLine(milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      if (size_t eol = buffered_.find('\n'); eol != std::string::npos) {
-        std::string line = buffered_.substr(0, eol);
-        buffered_.erase(0, eol + 1);
-        return line;
-      }
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd fd{stdout_fd_, POLLIN, 0};
-      if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = read(stdout_fd_, buf, sizeof buf);
-      if (n <= 0) return std::nullopt;
-      buffered_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  Child(pid_t pid, int stdin_fd, int stdout_fd)
-      : pid_(pid), stdin_fd_(stdin_fd), stdout_fd_(stdout_fd) {}
-
-  pid_t pid_;
-  int stdin_fd_;
-  int stdout_fd_;
-  std::string buffered_;
-};
-
-// A port on 127.0.0.1 that refuses connections: bound, so nobody else takes it, but not listening.
-class ClosedPort {
- public:
-  ClosedPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot bind a port on 127.0.0.1";
-    }
-    port_ = ntohs(addr.sin_port);
-  }
-  ~ClosedPort() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_;
-  int port_ = 0;
-};
+// --- helpers: child processes ---
 
 // Ends the test when a tool is missing: skipped normally, failed when CI=true.
 #define QF_REQUIRE_PROGRAM(var, name)                                                        \
@@ -248,6 +104,7 @@ class MetadataServer {
 class CredentialsTest : public ::testing::Test {
  protected:
   CredentialsTest() : loop_(SystemClock()), http_(loop_) {
+    if (!dir_.ok()) ADD_FAILURE() << "mkdtemp failed";
     loop_.Start();
     // Hermetic: no real ~/.aws, no IMDS probe, but a PATH for credential_process scripts.
     env_.Set("HOME", dir_.path().string())
@@ -284,7 +141,7 @@ class CredentialsTest : public ::testing::Test {
                       /*executable=*/true);
   }
 
-  TempDir dir_;
+  TempDir dir_{"qf-cred"};
   Environment env_;
   FakeClock clock_;
   CredentialChainOptions options_;

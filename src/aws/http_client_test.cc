@@ -1,36 +1,20 @@
 #include "aws/http_client.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
+#include "aws/test_process.h"
 #include "aws/testdata.h"
-
-extern char** environ;
 
 namespace quotaflow::aws {
 namespace {
@@ -39,164 +23,14 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing_util::Child;
+using testing_util::ClosedPort;
+using testing_util::FindProgram;
+using testing_util::ListeningPort;
+using testing_util::TempDir;
 
 // Generous: the suite also runs under ThreadSanitizer on two shared cores.
 constexpr auto kWait = seconds(60);
-
-std::optional<std::string> FindProgram(const std::string& name) {
-  const char* path = std::getenv("PATH");  // NOLINT(concurrency-mt-unsafe): nobody sets env
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::filesystem::path candidate = std::filesystem::path(dir) / name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return std::nullopt;
-}
-
-// A helper process for one test suite: stdin and stdout are pipes (stdin closing tells our python
-// server to exit, so a crashed test leaves nothing behind), stderr goes to the test log unless
-// merged into stdout. The destructor terminates and reaps it.
-class Child {
- public:
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, bool merge_stderr,
-                                      std::string* error) {
-    int in[2];
-    int out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-      *error = "pipe2 failed";
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    if (rc != 0) {
-      close(in[1]);
-      close(out[0]);
-      *error = "cannot run " + argv[0] + ": " + std::generic_category().message(rc);
-      return nullptr;
-    }
-    return std::unique_ptr<Child>(new Child(pid, in[1], out[0]));
-  }
-
-  ~Child() {
-    close(stdin_fd_);
-    if (!exited_) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stdout_fd_);
-  }
-
-  pid_t pid() const { return pid_; }
-
-  // The next line of stdout, or nullopt at EOF or after `timeout`.
-  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      if (size_t eol = buffered_.find('\n'); eol != std::string::npos) {
-        std::string line = buffered_.substr(0, eol);
-        buffered_.erase(0, eol + 1);
-        return line;
-      }
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd fd{stdout_fd_, POLLIN, 0};
-      if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = read(stdout_fd_, buf, sizeof buf);
-      if (n <= 0) return std::nullopt;
-      buffered_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  // Reads stdout to EOF and reaps the process; returns its exit status and what it printed.
-  std::pair<int, std::string> Wait() {
-    while (ReadLine(kWait)) {
-    }
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, buffered_};
-  }
-
-  bool Exited() {
-    if (!exited_ && waitpid(pid_, nullptr, WNOHANG) == pid_) exited_ = true;
-    return exited_;
-  }
-
- private:
-  Child(pid_t pid, int stdin_fd, int stdout_fd)
-      : pid_(pid), stdin_fd_(stdin_fd), stdout_fd_(stdout_fd) {}
-
-  pid_t pid_;
-  int stdin_fd_;
-  int stdout_fd_;
-  std::string buffered_;
-  bool exited_ = false;
-};
-
-// The TCP port `pid` listens on, from /proc: nghttpd binds port 0 without telling which port it
-// got. Polls until the socket appears or the deadline passes.
-std::optional<int> ListeningPort(Child& child, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline && !child.Exited()) {
-    std::set<std::string> inodes;
-    std::error_code ec;
-    const std::string fd_dir = "/proc/" + std::to_string(child.pid()) + "/fd";
-    for (const auto& entry : std::filesystem::directory_iterator(fd_dir, ec)) {
-      const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
-      if (target.starts_with("socket:[")) inodes.insert(target.substr(8, target.size() - 9));
-    }
-    std::ifstream tcp("/proc/net/tcp");
-    std::string line;
-    std::getline(tcp, line);  // column titles
-    while (std::getline(tcp, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeouts, inode;
-      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-          timeouts >> inode;
-      if (state == "0A" && inodes.contains(inode)) {  // 0A = LISTEN
-        return std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(10));  // polling for readiness, not a fixed wait
-  }
-  return std::nullopt;
-}
-
-// A port on 127.0.0.1 that refuses connections: bound, so nobody else takes it, but not listening.
-class ClosedPort {
- public:
-  ClosedPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot bind a port on 127.0.0.1";
-    }
-    port_ = ntohs(addr.sin_port);
-  }
-  ~ClosedPort() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_;
-  int port_ = 0;
-};
 
 // Collects the result of one request and how often on_complete ran.
 class Completion {
@@ -664,15 +498,14 @@ class Http2ClientTest : public ::testing::Test {
       state_->error = "nghttpd not found in PATH (Debian package nghttp2-server)";
       return;
     }
-    char dir_template[] = "/tmp/quotaflow-h2-XXXXXX";
-    if (mkdtemp(dir_template) == nullptr) {
+    if (!state_->dir.ok()) {
       state_->error = "mkdtemp failed";
       return;
     }
-    state_->dir = dir_template;
-    std::ofstream(state_->dir / "hello") << "hello over h2";
+    const std::string dir = state_->dir.path();
+    state_->dir.Write("hello", "hello over h2");
 
-    state_->h2c = StartNghttpd({*nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", state_->dir, "0"},
+    state_->h2c = StartNghttpd({*nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", dir, "0"},
                                &state_->h2c_port, &state_->error);
     if (state_->h2c == nullptr) return;
 
@@ -681,8 +514,8 @@ class Http2ClientTest : public ::testing::Test {
       state_->tls_error = "openssl not found in PATH; it makes the TLS test's certificate";
       return;
     }
-    const std::string key = state_->dir / "key.pem";
-    state_->cert = state_->dir / "cert.pem";
+    const std::string key = state_->dir.path() / "key.pem";
+    state_->cert = state_->dir.path() / "cert.pem";
     std::unique_ptr<Child> req = Child::Spawn(
         {*openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", key, "-out", state_->cert, "-days", "1", "-subj", "/CN=localhost",
@@ -693,14 +526,11 @@ class Http2ClientTest : public ::testing::Test {
       state_->tls_error = "openssl req failed: " + output;
       return;
     }
-    state_->tls =
-        StartNghttpd({*nghttpd, "-a", "127.0.0.1", "-d", state_->dir, "0", key, state_->cert},
-                     &state_->tls_port, &state_->tls_error);
+    state_->tls = StartNghttpd({*nghttpd, "-a", "127.0.0.1", "-d", dir, "0", key, state_->cert},
+                               &state_->tls_port, &state_->tls_error);
   }
 
   static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!state_->dir.empty()) std::filesystem::remove_all(state_->dir, ec);
     delete state_;
     state_ = nullptr;
   }
@@ -733,7 +563,7 @@ class Http2ClientTest : public ::testing::Test {
   struct SuiteState {
     std::string error;
     std::string tls_error;
-    std::filesystem::path dir;
+    TempDir dir{"quotaflow-h2"};  // declared before the servers: removed after they stop
     std::filesystem::path cert;
     std::unique_ptr<Child> h2c;
     std::unique_ptr<Child> tls;

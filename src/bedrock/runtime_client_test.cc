@@ -3,32 +3,23 @@
 
 #include "bedrock/runtime_client.h"
 
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "aws/test_process.h"
 #include "aws/testdata.h"
 #include "aws/uri.h"
-
-extern char** environ;
 
 namespace quotaflow::bedrock {
 namespace {
@@ -42,98 +33,40 @@ constexpr std::string_view kBearer = "ABSKreplaytoken";
 constexpr std::string_view kModel = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
 constexpr auto kWait = std::chrono::seconds(60);  // generous: TSan on two shared cores
 
-// The replay server as a child process: stdin is a pipe whose closing tells it to exit, stdout a
-// pipe it prints its port on. The destructor ends and reaps it.
+// tests/replay_server.py as a child process (see testing_util::Child): it prints its port and
+// exits when its stdin closes. The destructor ends and reaps it.
 class ReplayServer {
  public:
   static std::unique_ptr<ReplayServer> Start(const std::filesystem::path& testdata,
                                              std::string* error) {
-    const char* path = std::getenv("PATH");  // NOLINT(concurrency-mt-unsafe): no setenv here
-    std::string python;
-    std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-      const std::string candidate = dir + "/python3";
-      if (access(candidate.c_str(), X_OK) == 0) {
-        python = candidate;
-        break;
-      }
-    }
-    if (python.empty()) {
+    const std::optional<std::string> python = testing_util::FindProgram("python3");
+    if (!python) {
       *error = "python3 not found on PATH";
       return nullptr;
     }
-    int in[2];
-    int out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-      *error = "pipe2 failed";
-      return nullptr;
-    }
-    std::vector<std::string> argv = {
-        python,         std::string(QUOTAFLOW_SOURCE_DIR) + "/tests/replay_server.py",
-        "--testdata",   testdata.string(),
-        "--access-key", std::string(kAccessKey),
-        "--secret",     std::string(kSecret),
-        "--bearer",     std::string(kBearer)};
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (std::string& arg : argv) args.push_back(arg.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    if (rc != 0) {
-      close(in[1]);
-      close(out[0]);
-      *error = "cannot run " + python;
-      return nullptr;
-    }
-    auto server = std::unique_ptr<ReplayServer>(new ReplayServer(pid, in[1], out[0]));
-    const std::optional<std::string> line = server->ReadLine(std::chrono::seconds(30));
+    std::unique_ptr<testing_util::Child> child = testing_util::Child::Spawn(
+        {*python, std::string(QUOTAFLOW_SOURCE_DIR) + "/tests/replay_server.py", "--testdata",
+         testdata.string(), "--access-key", std::string(kAccessKey), "--secret",
+         std::string(kSecret), "--bearer", std::string(kBearer)},
+        /*merge_stderr=*/false, error);
+    if (child == nullptr) return nullptr;
+    const std::optional<std::string> line = child->ReadLine(std::chrono::seconds(30));
     if (!line || !line->starts_with("PORT ")) {
       *error = "replay server did not start (" + line.value_or("no output") + ")";
       return nullptr;
     }
-    server->port_ = std::stoi(line->substr(5));
-    return server;
-  }
-
-  ~ReplayServer() {
-    close(stdin_fd_);
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    close(stdout_fd_);
+    return std::unique_ptr<ReplayServer>(
+        new ReplayServer(std::move(child), std::stoi(line->substr(5))));
   }
 
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
-  ReplayServer(pid_t pid, int stdin_fd, int stdout_fd)
-      : pid_(pid), stdin_fd_(stdin_fd), stdout_fd_(stdout_fd) {}
+  ReplayServer(std::unique_ptr<testing_util::Child> child, int port)
+      : child_(std::move(child)), port_(port) {}
 
-  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout) {
-    std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd fd{stdout_fd_, POLLIN, 0};
-      if (poll(&fd, 1, 100) <= 0) continue;
-      char c = 0;
-      if (read(stdout_fd_, &c, 1) != 1) return std::nullopt;
-      if (c == '\n') return line;
-      line.push_back(c);
-    }
-    return std::nullopt;
-  }
-
-  pid_t pid_;
-  int stdin_fd_;
-  int stdout_fd_;
-  int port_ = 0;
+  std::unique_ptr<testing_util::Child> child_;
+  int port_;
 };
 
 class RuntimeClientTest : public ::testing::Test {
