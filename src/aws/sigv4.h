@@ -36,7 +36,6 @@
 
 namespace quotaflow::aws {
 
-
 // The parts of an HTTP request that SigV4 covers. A view: everything it points to must outlive
 // the Sign / Verify call, and nothing is copied except what ends up in the canonical request.
 struct SignableRequest {
