@@ -2,7 +2,6 @@
 
 #include <array>
 #include <optional>
-#include <regex>
 #include <utility>
 #include <vector>
 
@@ -19,21 +18,23 @@ constexpr std::array<ServiceInfo, 5> kServices = {{
     {Service::kSts, "sts", "sts", "STS", "sts", false},
 }};
 
+// A partition's region pattern, `^(p1|p2|...)-\w+-\d+$` in botocore's partitions.json, as the
+// list of prefixes: matched by hand, since std::regex trips GCC 12's -Wmaybe-uninitialized at -O2.
 struct PartitionRule {
   Partition partition;
-  const char* region_regex;
+  std::array<std::string_view, 9> prefixes;
 };
 
 // botocore/data/partitions.json (1.43), in its order.
 constexpr std::array<PartitionRule, 8> kPartitions = {{
-    {{"aws", "amazonaws.com"}, R"(^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$)"},
-    {{"aws-cn", "amazonaws.com.cn"}, R"(^cn\-\w+\-\d+$)"},
-    {{"aws-eusc", "amazonaws.eu"}, R"(^eusc\-(de)\-\w+\-\d+$)"},
-    {{"aws-iso", "c2s.ic.gov"}, R"(^us\-iso\-\w+\-\d+$)"},
-    {{"aws-iso-b", "sc2s.sgov.gov"}, R"(^us\-isob\-\w+\-\d+$)"},
-    {{"aws-iso-e", "cloud.adc-e.uk"}, R"(^eu\-isoe\-\w+\-\d+$)"},
-    {{"aws-iso-f", "csp.hci.ic.gov"}, R"(^us\-isof\-\w+\-\d+$)"},
-    {{"aws-us-gov", "amazonaws.com"}, R"(^us\-gov\-\w+\-\d+$)"},
+    {{"aws", "amazonaws.com"}, {"us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"}},
+    {{"aws-cn", "amazonaws.com.cn"}, {"cn"}},
+    {{"aws-eusc", "amazonaws.eu"}, {"eusc-de"}},
+    {{"aws-iso", "c2s.ic.gov"}, {"us-iso"}},
+    {{"aws-iso-b", "sc2s.sgov.gov"}, {"us-isob"}},
+    {{"aws-iso-e", "cloud.adc-e.uk"}, {"eu-isoe"}},
+    {{"aws-iso-f", "csp.hci.ic.gov"}, {"us-isof"}},
+    {{"aws-us-gov", "amazonaws.com"}, {"us-gov"}},
 }};
 
 bool IsLetterOrDigit(char c) {
@@ -144,22 +145,37 @@ const ServiceInfo& GetServiceInfo(Service service) {
   return kServices[0];  // unreachable: every enumerator is in the table
 }
 
+namespace {
+
+// `<prefix>-\w+-\d+`: the prefix, then one word of [A-Za-z0-9_] and one number, dash-separated.
+bool MatchesRegionPattern(std::string_view region, std::string_view prefix) {
+  if (prefix.empty() || !region.starts_with(prefix) || region.size() <= prefix.size() ||
+      region[prefix.size()] != '-') {
+    return false;
+  }
+  const std::string_view rest = region.substr(prefix.size() + 1);
+  const size_t dash = rest.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == rest.size()) return false;
+  for (char c : rest.substr(0, dash)) {
+    if (!IsLetterOrDigit(c) && c != '_') return false;
+  }
+  for (char c : rest.substr(dash + 1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Partition PartitionOf(std::string_view region) {
-  // Compiled once, on first use (thread-safe static initialisation); std::regex is slow to build
-  // but this runs once per resolution.
-  static const std::vector<std::regex> kRegexes = [] {
-    std::vector<std::regex> regexes;
-    regexes.reserve(kPartitions.size());
-    for (const PartitionRule& rule : kPartitions) regexes.emplace_back(rule.region_regex);
-    return regexes;
-  }();
   for (const PartitionRule& rule : kPartitions) {
     // The pseudo-regions "aws-global", "aws-cn-global", ... belong to their partition.
     if (region == std::string(rule.partition.id) + "-global") return rule.partition;
   }
-  const std::string text(region);
-  for (size_t i = 0; i < kPartitions.size(); ++i) {
-    if (std::regex_match(text, kRegexes[i])) return kPartitions[i].partition;
+  for (const PartitionRule& rule : kPartitions) {
+    for (std::string_view prefix : rule.prefixes) {
+      if (MatchesRegionPattern(region, prefix)) return rule.partition;
+    }
   }
   return kPartitions[0].partition;
 }
