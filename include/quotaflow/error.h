@@ -52,6 +52,7 @@ struct Error {
   static Error Cancelled(std::string message);
   static Error Unavailable(std::string message);  // retryable
   static Error NotFound(std::string message);
+  static Error Auth(std::string message);
   static Error Protocol(std::string message);
   static Error Io(std::string message);
   static Error Internal(std::string message);

@@ -32,13 +32,6 @@ constexpr std::string_view kDefaultImdsEndpoint = "http://169.254.169.254/";
 constexpr std::string_view kImdsIpv6Endpoint = "http://[fd00:ec2::254]/";
 constexpr std::string_view kImdsCredentialsPath = "latest/meta-data/iam/security-credentials/";
 
-Error AuthError(std::string message) {
-  Error e;
-  e.code = ErrorCode::kAuth;
-  e.message = std::move(message);
-  return e;
-}
-
 // Prefixes an error's message with what was being done, keeping its code and flags.
 Error WithContext(Error error, std::string_view context) {
   error.message = std::string(context) + ": " + error.message;
@@ -109,10 +102,10 @@ Result<ExpiringCredentials> CredentialsFromJson(const boost::json::object& objec
   ExpiringCredentials result;
   auto access_key = JsonString(object, "AccessKeyId");
   if (!access_key)
-    return tl::unexpected(AuthError("Missing required key in response: AccessKeyId"));
+    return tl::unexpected(Error::Auth("Missing required key in response: AccessKeyId"));
   auto secret = JsonString(object, "SecretAccessKey");
   if (!secret) {
-    return tl::unexpected(AuthError("Missing required key in response: SecretAccessKey"));
+    return tl::unexpected(Error::Auth("Missing required key in response: SecretAccessKey"));
   }
   result.credentials.access_key_id = std::move(*access_key);
   result.credentials.secret_access_key = std::move(*secret);
@@ -120,15 +113,15 @@ Result<ExpiringCredentials> CredentialsFromJson(const boost::json::object& objec
     result.credentials.session_token = std::move(*token);
   } else if (token_required) {
     return tl::unexpected(
-        AuthError("Missing required key in response: " + std::string(token_name)));
+        Error::Auth("Missing required key in response: " + std::string(token_name)));
   }
   if (auto expiration = JsonString(object, "Expiration")) {
     result.expiration = ParseIso8601(*expiration);
     if (!result.expiration) {
-      return tl::unexpected(AuthError("Expiration in response is not an ISO 8601 time"));
+      return tl::unexpected(Error::Auth("Expiration in response is not an ISO 8601 time"));
     }
   } else if (expiration_required) {
-    return tl::unexpected(AuthError("Missing required key in response: Expiration"));
+    return tl::unexpected(Error::Auth("Missing required key in response: Expiration"));
   }
   return result;
 }
@@ -165,7 +158,7 @@ class EnvironmentSource final : public CredentialSource {
     if (!access_key) return std::nullopt;
     auto secret = env_.GetNonEmpty("AWS_SECRET_ACCESS_KEY");
     if (!secret) {
-      return tl::unexpected(AuthError(
+      return tl::unexpected(Error::Auth(
           "Partial credentials found in environment variables, missing: AWS_SECRET_ACCESS_KEY"));
     }
     ExpiringCredentials result;
@@ -181,8 +174,8 @@ class EnvironmentSource final : public CredentialSource {
       result.expiration = ParseIso8601(*expiration);
       if (!result.expiration) {
         return tl::unexpected(
-            AuthError("AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time (e.g. "
-                      "2025-01-01T00:00:00Z)"));
+            Error::Auth("AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 time (e.g. "
+                        "2025-01-01T00:00:00Z)"));
       }
     }
     return result;
@@ -200,11 +193,11 @@ Result<std::optional<ExpiringCredentials>> StaticKeysFromSection(const IniSectio
   if (!access_key) return std::nullopt;
   auto secret = section.Get("aws_secret_access_key");
   if (!secret || secret->empty()) {
-    return tl::unexpected(AuthError("Partial credentials found in " + std::string(where) +
-                                    ", missing: aws_secret_access_key"));
+    return tl::unexpected(Error::Auth("Partial credentials found in " + std::string(where) +
+                                      ", missing: aws_secret_access_key"));
   }
   if (access_key->empty()) {
-    return tl::unexpected(AuthError("aws_access_key_id is empty in " + std::string(where)));
+    return tl::unexpected(Error::Auth("aws_access_key_id is empty in " + std::string(where)));
   }
   ExpiringCredentials result;
   result.credentials.access_key_id = std::string(*access_key);
@@ -247,7 +240,7 @@ class UnsupportedSource final : public CredentialSource {
 
   Result<std::optional<ExpiringCredentials>> Load() override {
     if (reason_.empty()) return std::nullopt;
-    return tl::unexpected(AuthError(reason_));
+    return tl::unexpected(Error::Auth(reason_));
   }
 
  private:
@@ -330,7 +323,7 @@ std::optional<std::string> FindExecutable(const std::string& name, const Environ
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv, const Environment& env,
                                  Duration timeout, size_t output_limit) {
   auto program = FindExecutable(argv[0], env);
-  if (!program) return tl::unexpected(AuthError("command not found: " + argv[0]));
+  if (!program) return tl::unexpected(Error::Auth("command not found: " + argv[0]));
 
   int out_pipe[2];
   int err_pipe[2];
@@ -374,7 +367,7 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv, const Env
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
     return tl::unexpected(
-        AuthError("cannot run " + argv[0] + ": " + std::generic_category().message(rc)));
+        Error::Auth("cannot run " + argv[0] + ": " + std::generic_category().message(rc)));
   }
 
   ProcessResult result;
@@ -441,17 +434,17 @@ class ProcessSource final : public CredentialSource {
     const std::string what = "credential_process of profile " + profile_name_;
     auto argv = ShellSplit(*command_);
     if (!argv || argv->empty()) {
-      return tl::unexpected(AuthError(what + " is not a valid command line"));
+      return tl::unexpected(Error::Auth(what + " is not a valid command line"));
     }
     auto run = RunProcess(*argv, env_, options_.process_timeout, options_.process_output_limit);
     if (!run) return tl::unexpected(WithContext(std::move(run.error()), what));
     if (run->timed_out) {
-      return tl::unexpected(AuthError(what + " (" + (*argv)[0] + ") did not finish within " +
-                                      FormatSeconds(options_.process_timeout) + "; killed it"));
+      return tl::unexpected(Error::Auth(what + " (" + (*argv)[0] + ") did not finish within " +
+                                        FormatSeconds(options_.process_timeout) + "; killed it"));
     }
     if (run->output_too_large) {
-      return tl::unexpected(AuthError(what + " (" + (*argv)[0] + ") printed more than " +
-                                      std::to_string(options_.process_output_limit) + " bytes"));
+      return tl::unexpected(Error::Auth(what + " (" + (*argv)[0] + ") printed more than " +
+                                        std::to_string(options_.process_output_limit) + " bytes"));
     }
     if (run->exit_status != 0) {
       // Its stderr is the process's own explanation ("token expired, run aws sso login"), which
@@ -462,17 +455,17 @@ class ProcessSource final : public CredentialSource {
                                 : "exit status " + std::to_string(run->exit_status));
       const std::string_view err = TrimSpace(run->err);
       if (!err.empty()) message += ": " + std::string(err.substr(0, 512));
-      return tl::unexpected(AuthError(std::move(message)));
+      return tl::unexpected(Error::Auth(std::move(message)));
     }
     auto object = ParseJsonObject(run->out);
-    if (!object) return tl::unexpected(AuthError(what + " did not print a JSON object"));
+    if (!object) return tl::unexpected(Error::Auth(what + " did not print a JSON object"));
     const boost::json::value* version = object->if_contains("Version");
     const bool version_one =
         version != nullptr && ((version->is_int64() && version->get_int64() == 1) ||
                                (version->is_uint64() && version->get_uint64() == 1) ||
                                (version->is_double() && version->get_double() == 1.0));
     if (!version_one) {
-      return tl::unexpected(AuthError(
+      return tl::unexpected(Error::Auth(
           what + ": unsupported Version for credential process provider, supported versions: 1"));
     }
     auto credentials = CredentialsFromJson(*object, "SessionToken", /*token_required=*/false,
@@ -559,12 +552,12 @@ class ContainerSource final : public CredentialSource {
       if (response->status != 200) {
         last = response->status >= 500
                    ? Error::Unavailable(what + " returned HTTP " + std::to_string(response->status))
-                   : AuthError(what + " returned HTTP " + std::to_string(response->status));
+                   : Error::Auth(what + " returned HTTP " + std::to_string(response->status));
         continue;
       }
       auto object = ParseJsonObject(response->body);
       if (!object) {
-        last = AuthError("Unable to parse JSON returned from " + what);
+        last = Error::Auth("Unable to parse JSON returned from " + what);
         continue;
       }
       auto credentials = CredentialsFromJson(*object, "Token", /*token_required=*/true,
@@ -589,9 +582,9 @@ class ContainerSource final : public CredentialSource {
     }
     if (!host.empty() && IsLoopbackOrAllowedHost(host)) return {};
     return tl::unexpected(
-        AuthError("Unsupported host in AWS_CONTAINER_CREDENTIALS_FULL_URI (" + Origin(url) +
-                  "). Can only retrieve metadata from a loopback address or one of these hosts: "
-                  "169.254.170.2, 169.254.170.23, fd00:ec2::23, localhost"));
+        Error::Auth("Unsupported host in AWS_CONTAINER_CREDENTIALS_FULL_URI (" + Origin(url) +
+                    "). Can only retrieve metadata from a loopback address or one of these hosts: "
+                    "169.254.170.2, 169.254.170.23, fd00:ec2::23, localhost"));
   }
 
   // The Authorization value, nullopt for none. The token file is read on every fetch: the agent
@@ -604,14 +597,14 @@ class ContainerSource final : public CredentialSource {
       text << in.rdbuf();
       if (!in) {
         return tl::unexpected(
-            AuthError("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *path));
+            Error::Auth("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *path));
       }
       token = text.str();
     } else {
       token = env_.Get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     }
     if (token && token->find_first_of("\r\n") != std::string::npos) {
-      return tl::unexpected(AuthError(
+      return tl::unexpected(Error::Auth(
           "The container authorization token is not a legal header value (it contains a line "
           "break)"));
     }
@@ -677,7 +670,7 @@ class InstanceMetadataSource final : public CredentialSource {
   Result<std::optional<ExpiringCredentials>> Load() override {
     if (disabled_) return std::nullopt;
     if (!base_url_.starts_with("http://") && !base_url_.starts_with("https://")) {
-      return tl::unexpected(AuthError("Invalid EC2 instance metadata endpoint: " + base_url_));
+      return tl::unexpected(Error::Auth("Invalid EC2 instance metadata endpoint: " + base_url_));
     }
     // PUT for a session token. 403/404/405: IMDSv2 is off, so fall back to IMDSv1 (no token),
     // as botocore does. Unreachable: there is no IMDS here; botocore would still try one v1 GET,
@@ -701,7 +694,7 @@ class InstanceMetadataSource final : public CredentialSource {
     }
     if (!reachable) return std::nullopt;
     if (!token && v1_disabled_) {
-      return tl::unexpected(AuthError(
+      return tl::unexpected(Error::Auth(
           "Unable to retrieve token for use in IMDSv2 call and IMDSv1 has been disabled"));
     }
     auto role = Get(std::string(kImdsCredentialsPath), token, /*json=*/false);
@@ -966,10 +959,8 @@ class AssumeRoleSource final : public CredentialSource {
     auto token = credentials_xml ? XmlText(*credentials_xml, "SessionToken") : std::nullopt;
     auto expiration = credentials_xml ? XmlText(*credentials_xml, "Expiration") : std::nullopt;
     if (!access_key || !secret || !token || !expiration || access_key->empty() || secret->empty()) {
-      Error error = Error::Protocol(
-          what + ": the STS response (HTTP 200) has no complete Credentials element");
-      error.code = ErrorCode::kAuth;
-      return tl::unexpected(std::move(error));
+      return tl::unexpected(
+          Error::Auth(what + ": the STS response (HTTP 200) has no complete Credentials element"));
     }
     ExpiringCredentials result;
     result.credentials.access_key_id = std::move(*access_key);
@@ -977,7 +968,7 @@ class AssumeRoleSource final : public CredentialSource {
     result.credentials.session_token = std::move(*token);
     result.expiration = ParseIso8601(*expiration);
     if (!result.expiration) {
-      return tl::unexpected(AuthError(what + ": the STS Expiration is not an ISO 8601 time"));
+      return tl::unexpected(Error::Auth(what + ": the STS Expiration is not an ISO 8601 time"));
     }
     return result;
   }
@@ -1107,21 +1098,21 @@ class ChainBuilder {
       if (ec == std::errc() && ptr == text->data() + text->size()) role.duration_seconds = value;
     }
     if (settings->Has("mfa_serial")) {
-      return InvalidRole(profile, AuthError("profile " + profile +
-                                            " needs an MFA code (mfa_serial), which quotaflow "
-                                            "cannot prompt for" +
-                                            UnsupportedAdvice(profile)));
+      return InvalidRole(profile, Error::Auth("profile " + profile +
+                                              " needs an MFA code (mfa_serial), which quotaflow "
+                                              "cannot prompt for" +
+                                              UnsupportedAdvice(profile)));
     }
     const bool has_source_profile = settings->Has("source_profile");
     const bool has_credential_source = settings->Has("credential_source");
     if (has_source_profile && has_credential_source) {
-      return InvalidRole(profile, AuthError("The profile \"" + profile +
-                                            "\" contains both source_profile and "
-                                            "credential_source."));
+      return InvalidRole(profile, Error::Auth("The profile \"" + profile +
+                                              "\" contains both source_profile and "
+                                              "credential_source."));
     }
     if (!has_source_profile && !has_credential_source) {
-      return InvalidRole(profile, AuthError("Partial credentials found in assume-role, missing: "
-                                            "source_profile or credential_source"));
+      return InvalidRole(profile, Error::Auth("Partial credentials found in assume-role, missing: "
+                                              "source_profile or credential_source"));
     }
 
     std::unique_ptr<CredentialsProvider> source;
@@ -1135,9 +1126,9 @@ class ChainBuilder {
       } else if (name == "ec2instancemetadata") {
         named = std::make_unique<InstanceMetadataSource>(config_, env_, http_, clock_, options_);
       } else {
-        return InvalidRole(profile,
-                           AuthError("The credential source \"" + role.credential_source +
-                                     "\" referenced in profile \"" + profile + "\" is not valid."));
+        return InvalidRole(
+            profile, Error::Auth("The credential source \"" + role.credential_source +
+                                 "\" referenced in profile \"" + profile + "\" is not valid."));
       }
       std::vector<std::unique_ptr<CredentialSource>> one;
       one.push_back(std::move(named));
@@ -1146,9 +1137,9 @@ class ChainBuilder {
       const std::string& source_profile = role.source_profile;
       const std::optional<IniSection> source_settings = config_.files.Profile(source_profile);
       if (!source_settings) {
-        return InvalidRole(
-            profile, AuthError("The source_profile \"" + source_profile +
-                               "\" referenced in the profile \"" + profile + "\" does not exist."));
+        return InvalidRole(profile, Error::Auth("The source_profile \"" + source_profile +
+                                                "\" referenced in the profile \"" + profile +
+                                                "\" does not exist."));
       }
       const bool seen = std::find(visited.begin(), visited.end(), source_profile) != visited.end();
       // A profile may name itself to take static keys from its own section; any other revisit
@@ -1156,8 +1147,8 @@ class ChainBuilder {
       if (seen && (source_profile != profile || !HasStaticKeys(*source_settings))) {
         std::string path;
         for (const std::string& name : visited) path += name + " -> ";
-        return InvalidRole(
-            profile, AuthError("Infinite loop in profile configuration: " + path + source_profile));
+        return InvalidRole(profile, Error::Auth("Infinite loop in profile configuration: " + path +
+                                                source_profile));
       }
       visited.push_back(source_profile);
       if (HasStaticKeys(*source_settings) || !HasRoleConfig(*source_settings)) {
@@ -1287,7 +1278,7 @@ Result<std::pair<ExpiringCredentials, size_t>> CredentialChain::Resolve() {
     looked += "\n  " + std::to_string(i + 1) + ". " + sources_[i]->Describe();
   }
   return tl::unexpected(
-      AuthError("Unable to locate credentials. Looked in, in this order:" + looked));
+      Error::Auth("Unable to locate credentials. Looked in, in this order:" + looked));
 }
 
 Result<ExpiringCredentials> CredentialChain::GetExpiringCredentials() {
@@ -1326,8 +1317,8 @@ Result<ExpiringCredentials> CredentialChain::ResolveLocked(std::unique_lock<std:
   if (!resolved) return tl::unexpected(std::move(resolved.error()));
   auto& [credentials, index] = *resolved;
   if (IsExpired(credentials, clock_.WallNow())) {
-    return tl::unexpected(
-        AuthError("the credentials from " + sources_[index]->Describe() + " have already expired"));
+    return tl::unexpected(Error::Auth("the credentials from " + sources_[index]->Describe() +
+                                      " have already expired"));
   }
   current_ = credentials;
   source_index_ = index;
@@ -1352,15 +1343,15 @@ Result<ExpiringCredentials> CredentialChain::RefreshLocked(std::unique_lock<std:
   std::optional<ExpiringCredentials>& fresh = *refreshed;
   if (!fresh.has_value()) {
     if (!mandatory) return CurrentLocked();
-    return tl::unexpected(AuthError("refreshing credentials failed: " + source.Describe() +
-                                    " no longer has credentials"));
+    return tl::unexpected(Error::Auth("refreshing credentials failed: " + source.Describe() +
+                                      " no longer has credentials"));
   }
   current_ = *fresh;
   if (IsExpired(*fresh, clock_.WallNow())) {
     return tl::unexpected(
-        AuthError("Credentials were refreshed, but the refreshed credentials are still expired "
-                  "(from " +
-                  source.Describe() + ")"));
+        Error::Auth("Credentials were refreshed, but the refreshed credentials are still expired "
+                    "(from " +
+                    source.Describe() + ")"));
   }
   return std::move(*fresh);
 }
@@ -1463,9 +1454,9 @@ Result<ServiceAuth> ResolveServiceAuth(Service service, const AwsConfig& config,
   }
   if (resolved == "httpBearerAuth") {
     return tl::unexpected(
-        AuthError("Unable to locate authorization token: the auth scheme "
-                  "preference selects httpBearerAuth but " +
-                  variable + " is not set"));
+        Error::Auth("Unable to locate authorization token: the auth scheme "
+                    "preference selects httpBearerAuth but " +
+                    variable + " is not set"));
   }
   ServiceAuth auth;
   auth.scheme = AuthScheme::kSigV4;

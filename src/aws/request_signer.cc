@@ -144,10 +144,7 @@ Status SignHttpRequest(HttpRequest& request, const Credentials& credentials,
 
 Status AuthorizeBearer(HttpRequest& request, std::string_view token) {
   if (token.empty()) {
-    Error error;
-    error.code = ErrorCode::kAuth;
-    error.message = "empty bearer token";
-    return tl::unexpected(std::move(error));
+    return tl::unexpected(Error::Auth("empty bearer token"));
   }
   static constexpr std::string_view kAuthorization[] = {"Authorization"};
   RemoveHeaders(request.headers, kAuthorization);

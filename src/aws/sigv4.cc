@@ -193,19 +193,12 @@ Found FindField(std::span<const HeaderField> headers, std::string_view lower_nam
   return found;
 }
 
-Error AuthError(std::string message) {
-  Error e;
-  e.code = ErrorCode::kAuth;
-  e.message = std::move(message);
-  return e;
-}
-
 // Shared by Sign and Presign; `expires` set means presign.
 Result<SigningResult> SignImpl(const SigningKeyCache& keys, const SignableRequest& request,
                                const Credentials& credentials, const SigningParams& params,
                                std::optional<std::chrono::seconds> expires) {
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
-    return tl::unexpected(AuthError("SigV4: credentials have no access key id or secret"));
+    return tl::unexpected(Error::Auth("SigV4: credentials have no access key id or secret"));
   }
   const bool presign = expires.has_value();
   const bool has_token = !credentials.session_token.empty();

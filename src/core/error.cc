@@ -72,6 +72,7 @@ Error Error::Unavailable(std::string m) {
   return Make(ErrorCode::kUnavailable, std::move(m), true);
 }
 Error Error::NotFound(std::string m) { return Make(ErrorCode::kNotFound, std::move(m)); }
+Error Error::Auth(std::string m) { return Make(ErrorCode::kAuth, std::move(m)); }
 Error Error::Protocol(std::string m) { return Make(ErrorCode::kProtocol, std::move(m)); }
 Error Error::Io(std::string m) { return Make(ErrorCode::kIo, std::move(m)); }
 Error Error::Internal(std::string m) { return Make(ErrorCode::kInternal, std::move(m)); }
