@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "quotaflow/headers.h"
+
 namespace quotaflow::aws {
 
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch };
@@ -30,25 +32,10 @@ inline std::string_view HttpMethodName(HttpMethod method) {
   return "GET";
 }
 
-// One header field, name and value; names match case-insensitively and may repeat.
-using HeaderField = std::pair<std::string, std::string>;
-// Header fields in wire order, duplicates kept. Names keep the case they were sent or received
-// with (HTTP/2 lowercases every name), so look them up with FindHeader. The transport, the error
-// parser and the signer all take this one list.
-using HttpHeaders = std::vector<HeaderField>;
-
-// The value of the first field named `name` (ASCII case-insensitive), or nullopt.
-inline std::optional<std::string_view> FindHeader(const HttpHeaders& headers,
-                                                  std::string_view name) {
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-  for (const auto& [field, value] : headers) {
-    if (field.size() != name.size()) continue;
-    bool equal = true;
-    for (size_t i = 0; i < name.size() && equal; ++i) equal = lower(field[i]) == lower(name[i]);
-    if (equal) return value;
-  }
-  return std::nullopt;
-}
+// The project's header list (quotaflow/headers.h), under the names this layer uses.
+using HeaderField = quotaflow::HeaderField;
+using HttpHeaders = quotaflow::Headers;
+using quotaflow::FindHeader;
 
 // The protocol a response actually came over (what was negotiated, not what was asked for).
 enum class HttpVersion { kUnknown, kHttp1_0, kHttp1_1, kHttp2, kHttp3 };

@@ -125,13 +125,6 @@ ServerResponse ErrorResponse(int status, std::string_view message) {
 
 }  // namespace
 
-std::optional<std::string_view> FindHeader(const Headers& headers, std::string_view name) {
-  for (const auto& [field, value] : headers) {
-    if (EqualsIgnoreCase(field, name)) return value;
-  }
-  return std::nullopt;
-}
-
 namespace internal {
 
 class Session;

@@ -26,14 +26,13 @@
 
 #include "quotaflow/clock.h"
 #include "quotaflow/error.h"
+#include "quotaflow/headers.h"
 
 namespace quotaflow::server {
 
 // Header fields in wire order, duplicates kept, names with the case they were sent with.
-using Headers = std::vector<std::pair<std::string, std::string>>;
-
-// The value of the first field named `name` (ASCII case-insensitive), or nullopt.
-std::optional<std::string_view> FindHeader(const Headers& headers, std::string_view name);
+using quotaflow::FindHeader;
+using quotaflow::Headers;
 
 struct ServerRequest {
   std::string method;  // as received, e.g. "POST"
