@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "aws/test_process.h"
+
 namespace quotaflow::aws {
 namespace {
 
@@ -24,28 +26,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-// A directory under the system temp dir, removed with everything in it at the end of the test.
-class TempDir {
+// A fresh temp directory for one test, removed with everything in it at the end.
+class TempDir : public testing_util::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "qf-config-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
+  TempDir() : testing_util::TempDir("qf-config") {
+    if (!ok()) ADD_FAILURE() << "mkdtemp failed";
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& text) const {
-    const std::filesystem::path file = path_ / name;
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
-    return file.string();
-  }
-
- private:
-  std::filesystem::path path_;
 };
 
 IniSections MustParse(const std::string& text) {
