@@ -50,6 +50,12 @@ struct PathQuota {
   std::optional<int64_t> tokens_per_day;
 };
 
+inline PathQuota MakePathQuota(int64_t tokens_per_minute) {
+  PathQuota quota;
+  quota.tokens_per_minute = tokens_per_minute;
+  return quota;
+}
+
 // A quota for specific keys, over the defaults. `region` and `model` may be "*"; `model` is a base
 // model id (its on-demand path) or a profile id ("us.anthropic...", "global.anthropic..."). Later
 // overrides win. Unset fields keep the default.
@@ -65,9 +71,9 @@ struct QuotaOverride {
 struct QuotaOptions {
   BooksOptions books;  // counting mode (default token bucket) and period (default one minute)
   // Defaults per path; the values are the ones Bedrock documents for new-ish accounts.
-  PathQuota on_demand{.tokens_per_minute = 400'000};
-  PathQuota cross_region{.tokens_per_minute = 800'000};
-  PathQuota global{.tokens_per_minute = 1'000'000};
+  PathQuota on_demand = MakePathQuota(400'000);
+  PathQuota cross_region = MakePathQuota(800'000);
+  PathQuota global = MakePathQuota(1'000'000);
   std::vector<QuotaOverride> overrides;
 };
 
@@ -85,10 +91,10 @@ struct ServiceQuotasOptions {
 struct OutputLengthOptions {
   enum class Distribution : uint8_t { kFixed, kUniform, kNormal };
   Distribution distribution = Distribution::kNormal;
-  int64_t mean = 300;     // kFixed: the length; kNormal: the mean
-  int64_t stddev = 100;   // kNormal only
-  int64_t min = 1;        // kUniform and kNormal: lower bound (kNormal clamps)
-  int64_t max = 1'000;    // kUniform: upper bound; kNormal clamps at it
+  int64_t mean = 300;    // kFixed: the length; kNormal: the mean
+  int64_t stddev = 100;  // kNormal only
+  int64_t min = 1;       // kUniform and kNormal: lower bound (kNormal clamps)
+  int64_t max = 1'000;   // kUniform: upper bound; kNormal clamps at it
 };
 
 // Time to first token + per output token + uniform jitter in [0, jitter]. Streams pace their
@@ -123,8 +129,8 @@ struct ServerOptions {
 
 struct EmulatorOptions {
   ServerOptions server;
-  uint64_t seed = 1;              // output text, output lengths, jitter and faults
-  std::string model_catalog;      // a models.json path; empty = the embedded catalog
+  uint64_t seed = 1;          // output text, output lengths, jitter and faults
+  std::string model_catalog;  // a models.json path; empty = the embedded catalog
   AuthOptions auth;
   QuotaOptions quotas;
   ServiceQuotasOptions service_quotas;

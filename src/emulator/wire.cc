@@ -60,8 +60,7 @@ server::ServerResponse AwsJsonError(int status, std::string_view content_type,
   if (!query_error.empty()) {
     response.headers.push_back({"x-amzn-query-error", std::string(query_error)});
   }
-  response.body =
-      "{\"__type\":" + JsonQuote(code) + ",\"message\":" + JsonQuote(message) + "}";
+  response.body = "{\"__type\":" + JsonQuote(code) + ",\"message\":" + JsonQuote(message) + "}";
   return response;
 }
 

@@ -31,8 +31,7 @@ server::ServerResponse RestJsonError(int status, std::string_view code, std::str
 // awsQueryCompatible, e.g. "InvalidParameterValue;Sender") also the x-amzn-query-error header.
 server::ServerResponse AwsJsonError(int status, std::string_view content_type,
                                     std::string_view code, std::string_view message,
-                                    std::string_view request_id,
-                                    std::string_view query_error = {});
+                                    std::string_view request_id, std::string_view query_error = {});
 
 // `text` as a JSON string literal, quotes included.
 std::string JsonQuote(std::string_view text);
