@@ -337,6 +337,14 @@ class EmulatorImpl {
       return;
     }
     Invocation& inv = *parsed;
+    if (inv.op == Operation::kInvokeModel || inv.op == Operation::kInvokeModelWithResponseStream) {
+      // InvokeModel takes these as headers and echoes them in its response headers.
+      inv.performance_latency =
+          FindHeader(request.headers, "X-Amzn-Bedrock-PerformanceConfig-Latency")
+              .value_or(std::string_view());
+      inv.service_tier =
+          FindHeader(request.headers, "X-Amzn-Bedrock-Service-Tier").value_or(std::string_view());
+    }
     if (inv.op == Operation::kCountTokens) {
       responder.Respond(JsonResponse(CountTokensResponseBody(inv.input_tokens), request_id));
       return;
@@ -475,20 +483,31 @@ class EmulatorImpl {
     g.latency_ms = Millis(l.time_to_first_token + jitter + l.per_output_token * tokens);
   }
 
+  static void AddEchoHeaders(const Invocation& inv, Headers& headers) {
+    if (!inv.performance_latency.empty()) {
+      headers.push_back({"X-Amzn-Bedrock-PerformanceConfig-Latency", inv.performance_latency});
+    }
+    if (!inv.service_tier.empty()) {
+      headers.push_back({"X-Amzn-Bedrock-Service-Tier", inv.service_tier});
+    }
+  }
+
   void FinishCall(Call& call) {
     const Generation& g = call.generation;
     ServerResponse response;
     if (call.inv.op == Operation::kConverse) {
-      response = JsonResponse(ConverseResponseBody(g), call.request_id);
+      response = JsonResponse(ConverseResponseBody(call.inv, g), call.request_id);
     } else {
       response = JsonResponse(InvokeResponseBody(call.inv, g), call.request_id);
+      AddEchoHeaders(call.inv, response.headers);
       response.headers.push_back(
           {"X-Amzn-Bedrock-Invocation-Latency", std::to_string(g.latency_ms)});
       response.headers.push_back(
           {"X-Amzn-Bedrock-Output-Token-Count", std::to_string(g.output_tokens)});
       response.headers.push_back(
           {"X-Amzn-Bedrock-Input-Token-Count", std::to_string(g.input_tokens)});
-      if (g.cache_read_input_tokens > 0 || g.cache_write_input_tokens > 0) {
+      if (AlwaysSendsCacheCounts(call.inv) || g.cache_read_input_tokens > 0 ||
+          g.cache_write_input_tokens > 0) {
         response.headers.push_back({"X-Amzn-Bedrock-Cache-Read-Input-Token-Count",
                                     std::to_string(g.cache_read_input_tokens)});
         response.headers.push_back({"X-Amzn-Bedrock-Cache-Write-Input-Token-Count",
@@ -504,7 +523,7 @@ class EmulatorImpl {
   void StartStream(std::shared_ptr<Call> call) {
     const Generation& g = call->generation;
     std::vector<StreamFrame> frames = call->inv.op == Operation::kConverseStream
-                                          ? ConverseStreamFrames(g, kTokensPerDelta)
+                                          ? ConverseStreamFrames(call->inv, g, kTokensPerDelta)
                                           : InvokeStreamFrames(call->inv, g, kTokensPerDelta);
     bool throttle_midway = false;
     if (options_.faults.stream_throttle > 0) {
@@ -552,6 +571,7 @@ class EmulatorImpl {
                          {"x-amzn-RequestId", call.request_id}};
       if (call.inv.op == Operation::kInvokeModelWithResponseStream) {
         headers.push_back({"X-Amzn-Bedrock-Content-Type", "application/json"});
+        AddEchoHeaders(call.inv, headers);
       }
       s->stream = call.responder.StartStream(200, std::move(headers));
     }

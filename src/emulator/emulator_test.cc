@@ -60,8 +60,10 @@ class EmulatorTest : public ::testing::Test {
     emulator_ = std::make_unique<Emulator>(std::move(options), clock);
     Status started = emulator_->Start();
     ASSERT_TRUE(started) << started.error().message;
-    loop_.Start();
-    http_ = std::make_unique<aws::HttpClient>(loop_);
+    if (http_ == nullptr) {
+      loop_.Start();
+      http_ = std::make_unique<aws::HttpClient>(loop_);
+    }
   }
 
   void TearDown() override {
@@ -200,7 +202,7 @@ TEST_F(EmulatorTest, EveryFamilyAnswersInItsNativeShapeWhichTheClientParses) {
        ModelFamily::kMistral},
       {"cohere.command-r-v1:0", R"({"message":"hi","max_tokens":100})", ModelFamily::kCohere},
       {"ai21.jamba-1-5-mini-v1:0",
-       R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":100})", ModelFamily::kOther},
+       R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":100})", ModelFamily::kAi21},
   };
   for (const FamilyCase& c : cases) {
     bedrock::InvokeModelRequest request;
@@ -440,15 +442,49 @@ TEST_F(EmulatorTest, EachRegionFromTheCredentialScopeHasItsOwnQuota) {
   EXPECT_EQ(Key(std::string("us-west-2/") + kHaiku).at("counters").at("admitted").as_int64(), 1);
 }
 
+struct FaultCase {
+  double FaultOptions::*probability;
+  int status;
+  const char* code;
+};
+
 TEST_F(EmulatorTest, ConfiguredFaultsAnswerWithTheirErrors) {
+  const FaultCase cases[] = {
+      {&FaultOptions::internal_error, 500, "InternalServerException"},
+      {&FaultOptions::service_unavailable, 503, "ServiceUnavailableException"},
+      {&FaultOptions::model_timeout, 408, "ModelTimeoutException"},
+      {&FaultOptions::model_not_ready, 429, "ModelNotReadyException"},
+  };
+  for (const FaultCase& c : cases) {
+    EmulatorOptions options = FastOptions();
+    options.faults.*c.probability = 1.0;
+    StartEmulator(std::move(options));
+    CallResult<ModelResponse> r = Client().ConverseSync({kHaiku, ConverseBody("hi")});
+    ASSERT_FALSE(r) << c.code;
+    EXPECT_EQ(r.error().error.http_status, c.status) << c.code;
+    EXPECT_EQ(r.error().error.aws_code, c.code);
+    EXPECT_EQ(State().at("faults").at("injected").as_int64(), 1) << c.code;
+    clients_.clear();
+    emulator_.reset();
+  }
+}
+
+TEST_F(EmulatorTest, StalledResponseNeverAnswers) {
   EmulatorOptions options = FastOptions();
-  options.faults.service_unavailable = 1.0;
+  options.faults.stalled_response = 1.0;
   StartEmulator(std::move(options));
-  CallResult<ModelResponse> r = Client().ConverseSync({kHaiku, ConverseBody("hi")});
+  bedrock::RuntimeClientOptions client_options;
+  client_options.endpoint = emulator_->endpoint();
+  client_options.credentials = &default_credentials_;
+  client_options.retry.max_attempts = 1;
+  client_options.http.total_timeout = std::chrono::milliseconds(300);
+  Result<std::unique_ptr<bedrock::RuntimeClient>> client =
+      bedrock::RuntimeClient::Create(loop_, *http_, std::move(client_options));
+  ASSERT_TRUE(client);
+  CallResult<ModelResponse> r = (*client)->ConverseSync({kHaiku, ConverseBody("hi")});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().error.http_status, 503);
-  EXPECT_EQ(r.error().error.aws_code, "ServiceUnavailableException");
-  EXPECT_EQ(State().at("faults").at("injected").as_int64(), 1);
+  EXPECT_THAT(r.error().error.message, HasSubstr("timed out"));
+  client->reset();
 }
 
 TEST_F(EmulatorTest, ResetFaultClosesTheConnection) {

@@ -47,7 +47,7 @@ struct PathQuota {
   int64_t tokens_per_minute = 0;
   int64_t requests_per_minute = 0;  // 0 = not enforced (Bedrock no longer enforces RPM)
   int64_t max_concurrency = 0;      // 0 = not enforced
-  std::optional<int64_t> tokens_per_day;
+  std::optional<int64_t> tokens_per_day = std::nullopt;
 };
 
 inline PathQuota MakePathQuota(int64_t tokens_per_minute) {
@@ -62,10 +62,10 @@ inline PathQuota MakePathQuota(int64_t tokens_per_minute) {
 struct QuotaOverride {
   std::string region = "*";
   std::string model = "*";
-  std::optional<int64_t> tokens_per_minute;
-  std::optional<int64_t> requests_per_minute;
-  std::optional<int64_t> max_concurrency;
-  std::optional<int64_t> tokens_per_day;
+  std::optional<int64_t> tokens_per_minute = std::nullopt;
+  std::optional<int64_t> requests_per_minute = std::nullopt;
+  std::optional<int64_t> max_concurrency = std::nullopt;
+  std::optional<int64_t> tokens_per_day = std::nullopt;
 };
 
 struct QuotaOptions {

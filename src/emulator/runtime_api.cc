@@ -151,9 +151,8 @@ std::optional<ApiError> ValidateConverse(const json::object& body) {
   }
   const json::array* list = messages->if_array();
   if (list == nullptr) return Validation("The messages field must be a list of Message objects.");
-  if (list->empty() || !list->front().is_object() ||
-      list->front().get_object().if_contains("role") == nullptr ||
-      list->front().at("role") != "user") {
+  // Recent models accept a history that opens with an assistant turn; an empty one never works.
+  if (list->empty()) {
     return Validation(
         "A conversation must start with a user message. Try again with a conversation that starts "
         "with a user message.");
@@ -204,6 +203,16 @@ std::optional<ApiError> CheckLimits(const Invocation& inv) {
   return std::nullopt;
 }
 
+// body[outer][inner] as a string; empty when absent.
+std::string_view StringAt(const json::object& body, std::string_view outer,
+                          std::string_view inner) {
+  const json::value* o = body.if_contains(outer);
+  const json::value* v =
+      o != nullptr && o->is_object() ? o->get_object().if_contains(inner) : nullptr;
+  if (v == nullptr || !v->is_string()) return {};
+  return {v->get_string().data(), v->get_string().size()};
+}
+
 Result<json::object> ParseBody(std::string_view body) {
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
@@ -221,6 +230,8 @@ tl::expected<void, ApiError> MeasureConverse(const json::object& body, Invocatio
     inv.cache_prefix_tokens = counter.checkpoint_tokens();
     inv.cache_prefix_hash = counter.checkpoint_hash();
   }
+  inv.performance_latency = std::string(StringAt(body, "performanceConfig", "latency"));
+  inv.service_tier = std::string(StringAt(body, "serviceTier", "type"));
   if (const json::value* config = body.if_contains("inferenceConfig")) {
     if (const json::value* max =
             config->is_object() ? config->get_object().if_contains("maxTokens") : nullptr) {
@@ -312,26 +323,41 @@ std::string StopReasonFor(ModelFamily family, bool max_tokens_reached) {
   return max_tokens_reached ? "max_tokens" : "end_turn";
 }
 
-json::object ConverseUsage(const Generation& g) {
+bool CachingFamily(const Invocation& inv) {
+  const ModelFamily family = inv.resolved.model->family;
+  return family == ModelFamily::kAnthropic || family == ModelFamily::kAmazonNova;
+}
+
+// Converse `usage` as recent Bedrock sends it: models with prompt caching report both spellings
+// of the cache counts even when 0, writes are broken down by TTL, and serverToolUsage is there.
+json::object ConverseUsage(const Invocation& inv, const Generation& g) {
   json::object usage;
   usage["inputTokens"] = g.input_tokens;
   usage["outputTokens"] = g.output_tokens;
   usage["totalTokens"] =
       g.input_tokens + g.output_tokens + g.cache_read_input_tokens + g.cache_write_input_tokens;
-  if (g.cache_read_input_tokens > 0 || g.cache_write_input_tokens > 0) {
+  if (CachingFamily(inv) || g.cache_read_input_tokens > 0 || g.cache_write_input_tokens > 0) {
     usage["cacheReadInputTokens"] = g.cache_read_input_tokens;
     usage["cacheWriteInputTokens"] = g.cache_write_input_tokens;
+    usage["cacheReadInputTokenCount"] = g.cache_read_input_tokens;
+    usage["cacheWriteInputTokenCount"] = g.cache_write_input_tokens;
   }
+  if (g.cache_write_input_tokens > 0) {
+    usage["cacheDetails"] =
+        json::array{json::object{{"inputTokens", g.cache_write_input_tokens}, {"ttl", "5m"}}};
+  }
+  usage["serverToolUsage"] = json::object();
   return usage;
 }
 
-json::object InvocationMetrics(const Generation& g) {
+json::object InvocationMetrics(const Invocation& inv, const Generation& g) {
   json::object m;
   m["inputTokenCount"] = g.input_tokens;
   m["outputTokenCount"] = g.output_tokens;
   m["invocationLatency"] = g.latency_ms;
   m["firstByteLatency"] = g.first_byte_latency_ms;
-  if (g.cache_read_input_tokens > 0 || g.cache_write_input_tokens > 0) {
+  if (AlwaysSendsCacheCounts(inv) || g.cache_read_input_tokens > 0 ||
+      g.cache_write_input_tokens > 0) {
     m["cacheReadInputTokenCount"] = g.cache_read_input_tokens;
     m["cacheWriteInputTokenCount"] = g.cache_write_input_tokens;
   }
@@ -442,6 +468,17 @@ json::object NativeBody(const Invocation& inv, const Generation& g) {
       return body;
     }
     case ModelFamily::kCohere: {
+      if (model.id.starts_with("cohere.command-text") ||
+          model.id.starts_with("cohere.command-light")) {  // the legacy Command body
+        body["id"] = MessageId("", g);
+        json::object generation;
+        generation["id"] = MessageId("gen-", g);
+        generation["text"] = g.text;
+        generation["finish_reason"] = stop;
+        body["generations"] = json::array{std::move(generation)};
+        body["prompt"] = "";
+        return body;
+      }
       body["response_id"] = MessageId("", g);
       body["text"] = g.text;
       body["generation_id"] = MessageId("gen-", g);
@@ -454,7 +491,20 @@ json::object NativeBody(const Invocation& inv, const Generation& g) {
       body["meta"] = std::move(meta);
       return body;
     }
-    case ModelFamily::kAi21:
+    case ModelFamily::kAi21: {
+      // Jamba: a chat completion with its own extras and its short model name.
+      body = ChatCompletion(inv, g);
+      body.erase("object");
+      std::string name(model.id.substr(model.id.find('.') + 1));
+      name = name.substr(0, name.rfind("-v"));
+      if (const size_t dash = name.find("-1-5"); dash != std::string::npos) {
+        name.replace(dash, 4, "-1.5");
+      }
+      body["model"] = name;
+      body["choices"].as_array()[0].as_object()["message"].as_object()["tool_calls"] = nullptr;
+      body["meta"] = json::object{{"requestDurationMillis", g.latency_ms}};
+      return body;
+    }
     case ModelFamily::kOther:
       break;
   }
@@ -600,7 +650,11 @@ std::pair<int64_t, bool> DrawOutputTokens(const OutputLengthOptions& options, ui
   return {draw, false};
 }
 
-std::string ConverseResponseBody(const Generation& g) {
+bool AlwaysSendsCacheCounts(const Invocation& inv) {
+  return inv.resolved.model->family == ModelFamily::kAmazonNova;
+}
+
+std::string ConverseResponseBody(const Invocation& inv, const Generation& g) {
   json::object body;
   json::object metrics;
   metrics["latencyMs"] = g.latency_ms;
@@ -614,7 +668,11 @@ std::string ConverseResponseBody(const Generation& g) {
   output["message"] = std::move(message);
   body["output"] = std::move(output);
   body["stopReason"] = g.max_tokens_reached ? "max_tokens" : "end_turn";
-  body["usage"] = ConverseUsage(g);
+  body["usage"] = ConverseUsage(inv, g);
+  if (!inv.performance_latency.empty()) {
+    body["performanceConfig"] = json::object{{"latency", inv.performance_latency}};
+  }
+  if (!inv.service_tier.empty()) body["serviceTier"] = json::object{{"type", inv.service_tier}};
   return json::serialize(body);
 }
 
@@ -626,7 +684,8 @@ std::string CountTokensResponseBody(int64_t input_tokens) {
   return "{\"inputTokens\":" + std::to_string(input_tokens) + "}";
 }
 
-std::vector<StreamFrame> ConverseStreamFrames(const Generation& g, int64_t tokens_per_delta) {
+std::vector<StreamFrame> ConverseStreamFrames(const Invocation& inv, const Generation& g,
+                                              int64_t tokens_per_delta) {
   std::vector<StreamFrame> frames;
   size_t pad = g.text.size();
   frames.push_back({JsonEvent("messageStart", json::object{{"role", "assistant"}}, pad++), 0});
@@ -645,8 +704,14 @@ std::vector<StreamFrame> ConverseStreamFrames(const Generation& g, int64_t token
                  pad++),
        all});
   json::object metadata;
-  metadata["usage"] = ConverseUsage(g);
+  metadata["usage"] = ConverseUsage(inv, g);
   metadata["metrics"] = json::object{{"latencyMs", g.latency_ms}};
+  if (!inv.performance_latency.empty()) {
+    metadata["performanceConfig"] = json::object{{"latency", inv.performance_latency}};
+  }
+  if (!inv.service_tier.empty()) {
+    metadata["serviceTier"] = json::object{{"type", inv.service_tier}};
+  }
   frames.push_back({JsonEvent("metadata", std::move(metadata), pad), all});
   return frames;
 }
@@ -694,18 +759,22 @@ std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generat
            {"delta", json::object{{"stop_reason", stop}, {"stop_sequence", nullptr}}},
            {"usage", json::object{{"output_tokens", g.output_tokens}}}},
           all);
-      add({{"type", "message_stop"}, {"amazon-bedrock-invocationMetrics", InvocationMetrics(g)}},
+      add({{"type", "message_stop"},
+           {"amazon-bedrock-invocationMetrics", InvocationMetrics(inv, g)}},
           all);
       break;
     }
     case ModelFamily::kAmazonNova: {
+      // Nova's native stream closes a content block after every delta and opens the next.
       add({{"messageStart", json::object{{"role", "assistant"}}}}, 0);
+      int64_t index = 0;
       for (const auto& [text, before] : deltas) {
         add({{"contentBlockDelta",
-              json::object{{"delta", json::object{{"text", text}}}, {"contentBlockIndex", 0}}}},
+              json::object{{"delta", json::object{{"text", text}}}, {"contentBlockIndex", index}}}},
             before);
+        add({{"contentBlockStop", json::object{{"contentBlockIndex", index}}}}, before);
+        ++index;
       }
-      add({{"contentBlockStop", json::object{{"contentBlockIndex", 0}}}}, all);
       add({{"messageStop", json::object{{"stopReason", stop}}}}, all);
       json::object usage;
       usage["inputTokens"] = g.input_tokens;
@@ -715,7 +784,7 @@ std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generat
       add({{"metadata", json::object{{"usage", std::move(usage)},
                                      {"metrics", json::object()},
                                      {"trace", json::object()}}},
-           {"amazon-bedrock-invocationMetrics", InvocationMetrics(g)}},
+           {"amazon-bedrock-invocationMetrics", InvocationMetrics(inv, g)}},
           all);
       break;
     }
@@ -774,7 +843,7 @@ std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generat
           native = json::object{
               {"is_finished", true}, {"event_type", "stream-end"}, {"finish_reason", stop}};
         }
-        if (last) native["amazon-bedrock-invocationMetrics"] = InvocationMetrics(g);
+        if (last) native["amazon-bedrock-invocationMetrics"] = InvocationMetrics(inv, g);
         add(std::move(native), last ? all : before);
       }
       break;

@@ -45,6 +45,9 @@ struct Invocation {
   std::optional<int64_t> max_tokens;  // as the request set it
   int64_t output_cap = 0;             // max_tokens, or the model's default when absent
   uint64_t content_hash = 0;          // of the body: seeds the output
+  // Converse's performanceConfig.latency and serviceTier.type, echoed in the response.
+  std::string performance_latency;
+  std::string service_tier;
 };
 
 // "/model/<id>/<action>[?query]" → the operation and the percent-decoded model id; nullopt for
@@ -76,7 +79,10 @@ struct Generation {
 std::pair<int64_t, bool> DrawOutputTokens(const OutputLengthOptions& options, uint64_t seed,
                                           int64_t cap);
 
-std::string ConverseResponseBody(const Generation& g);
+std::string ConverseResponseBody(const Invocation& inv, const Generation& g);
+// Whether the InvokeModel response carries the cache token-count headers even when they are 0
+// (Nova does; Anthropic sends them only when caching happened).
+bool AlwaysSendsCacheCounts(const Invocation& inv);
 // The model family's native InvokeModel response body.
 std::string InvokeResponseBody(const Invocation& inv, const Generation& g);
 std::string CountTokensResponseBody(int64_t input_tokens);
@@ -90,7 +96,8 @@ struct StreamFrame {
 
 // ConverseStream: messageStart, contentBlockDelta per `tokens_per_delta` tokens,
 // contentBlockStop, messageStop, metadata.
-std::vector<StreamFrame> ConverseStreamFrames(const Generation& g, int64_t tokens_per_delta);
+std::vector<StreamFrame> ConverseStreamFrames(const Invocation& inv, const Generation& g,
+                                              int64_t tokens_per_delta);
 // InvokeModelWithResponseStream: `chunk` events carrying the family's native stream events in
 // base64; the last carries `amazon-bedrock-invocationMetrics`.
 std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generation& g,

@@ -11,7 +11,15 @@ bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-int64_t WordTokens(size_t letters) {
+bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
+
+int64_t WordTokens(std::string_view word) {
+  const size_t letters = word.size();
+  if (letters >= 2 && IsUpper(word[0]) && IsUpper(word[1])) {
+    bool all_upper = true;
+    for (const char c : word) all_upper = all_upper && IsUpper(c);
+    if (all_upper) return static_cast<int64_t>((letters + 1) / 2);
+  }
   return letters <= 6 ? 1 : 1 + static_cast<int64_t>((letters - 6 + 3) / 4);
 }
 
@@ -35,7 +43,7 @@ int64_t CountTokens(std::string_view text) {
     if (IsLetter(text[i])) {
       const size_t start = i;
       while (i < n && IsLetter(text[i])) ++i;
-      tokens += WordTokens(i - start);
+      tokens += WordTokens(text.substr(start, i - start));
     } else if (IsDigit(c)) {
       const size_t start = i;
       while (i < n && IsDigit(text[i])) ++i;

@@ -6,7 +6,9 @@
 // Rules, applied left to right over UTF-8 text (English prose comes out near 4.5 characters per
 // token, like the BPE tokenizers it imitates):
 // - a run of ASCII letters, with at most one space directly before it: 1 token up to 6 letters,
-//   then 1 more per started 4 letters ("The" 1, " contract" 2, " indemnification" 4);
+//   then 1 more per started 4 letters ("The" 1, " contract" 2, " indemnification" 4); a run of
+//   two or more capitals costs 1 token per started 2 letters (" MUST" 2, "RESPONSE" 4), as
+//   shouting splits into many pieces in a BPE vocabulary;
 // - a run of digits: 1 token per started 3 digits;
 // - any other printable ASCII character: 1 token each;
 // - a run of whitespace not absorbed by a word: 1 token per line break, else 1;

@@ -22,6 +22,14 @@ TEST(TokenizerTest, LongWordsCostOneTokenPerStartedFourLettersBeyondSix) {
   EXPECT_EQ(CountTokens(" indemnification"), 4);
 }
 
+TEST(TokenizerTest, AllCapitalsCostOneTokenPerTwoLetters) {
+  EXPECT_EQ(CountTokens("YOU MUST"), 4);
+  EXPECT_EQ(CountTokens(" RESPONSE"), 4);
+  EXPECT_EQ(CountTokens("A"), 1);
+  EXPECT_EQ(CountTokens("NASA"), 2);
+  EXPECT_EQ(CountTokens("McDonald"), 2);  // mixed case: an ordinary word
+}
+
 TEST(TokenizerTest, DigitsGroupInThrees) {
   EXPECT_EQ(CountTokens("7"), 1);
   EXPECT_EQ(CountTokens("123"), 1);
