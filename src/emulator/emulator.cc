@@ -29,8 +29,6 @@ using server::Responder;
 using server::ServerRequest;
 using server::ServerResponse;
 
-constexpr std::string_view kServiceQuotasTarget = "ServiceQuotasV20190624.";
-constexpr std::string_view kCloudWatchTarget = "GraniteServiceVersion20100801.";
 constexpr std::string_view kServiceQuotasType = "application/x-amz-json-1.1";
 constexpr std::string_view kCloudWatchType = "application/x-amz-json-1.0";
 // Output tokens per stream delta: Bedrock's deltas carry a few tokens each.
@@ -215,12 +213,12 @@ class EmulatorImpl {
     Api api = Api::kRuntime;
     std::string_view operation;
     if (std::optional<std::string_view> t = FindHeader(request.headers, "X-Amz-Target")) {
-      if (t->starts_with(kServiceQuotasTarget)) {
+      if (t->starts_with(kServiceQuotasTargetPrefix)) {
         api = Api::kServiceQuotas;
-        operation = t->substr(kServiceQuotasTarget.size());
-      } else if (t->starts_with(kCloudWatchTarget)) {
+        operation = t->substr(kServiceQuotasTargetPrefix.size());
+      } else if (t->starts_with(kCloudWatchTargetPrefix)) {
         api = Api::kCloudWatch;
-        operation = t->substr(kCloudWatchTarget.size());
+        operation = t->substr(kCloudWatchTargetPrefix.size());
       } else {
         responder.Respond(AwsJsonError(400, kServiceQuotasType, "UnknownOperationException",
                                        "Unknown target: " + std::string(*t), request_id));
