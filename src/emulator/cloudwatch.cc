@@ -2058,6 +2058,21 @@ Expected<json::object> CloudWatchImpl::PutMetricAlarm(std::string_view region,
   return json::object{};
 }
 
+// A StateReasonData date: "2014-04-09T18:59:06.419+0000".
+static std::string ReasonDate(WallTime t) {
+  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t);
+  const auto day = std::chrono::floor<std::chrono::days>(ms);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss<std::chrono::milliseconds> time{ms - day};
+  char out[40];
+  std::snprintf(out, sizeof(out), "%04d-%02u-%02uT%02d:%02d:%02d.%03d+0000",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(time.hours().count()),
+                static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()),
+                static_cast<int>(time.subseconds().count()));
+  return out;
+}
+
 void CloudWatchImpl::EvaluateAlarm(std::string_view region, Alarm& a) {
   const WallTime now = clock_.WallNow();
   const int64_t period = a.period;
@@ -2116,11 +2131,16 @@ void CloudWatchImpl::EvaluateAlarm(std::string_view region, Alarm& a) {
   if (state == a.state) return;
   a.state = state;
   a.reason = std::move(reason);
-  a.reason_data = json::serialize(json::object{{"version", "1.0"},
-                                               {"queryDate", ToEpochSeconds(now)},
-                                               {"period", period},
-                                               {"recentDatapoints", std::move(recent)},
-                                               {"threshold", a.threshold}});
+  // Shaped like CloudWatch's own: dates as "2014-04-09T18:59:06.419+0000" strings.
+  json::object data{{"version", "1.0"},
+                    {"queryDate", ReasonDate(now)},
+                    {"startDate", ReasonDate(WallTime(std::chrono::seconds(range.start_s)))}};
+  if (a.metric) data["statistic"] = a.statistic->name;
+  data["period"] = period;
+  data["recentDatapoints"] = std::move(recent);
+  data["threshold"] = a.threshold;
+  data["evaluatedDatapoints"] = evaluated;
+  a.reason_data = json::serialize(data);
   a.state_updated = now;
 }
 

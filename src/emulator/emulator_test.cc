@@ -68,9 +68,10 @@ class EmulatorTest : public ::testing::Test {
 
   void TearDown() override {
     clients_.clear();
+    // The emulator stops first, while the client's loop still runs to see its connections close.
+    emulator_.reset();
     http_.reset();
     loop_.Stop();
-    emulator_.reset();
   }
 
   bedrock::RuntimeClient& Client(std::string region = "us-east-1",

@@ -628,6 +628,13 @@ void Session::OnWrite(error_code ec, size_t /*bytes*/) {
 
 void Session::CloseGracefully() {
   if (closed_ || lingering_) return;
+  // While the server stops, a client's idle pooled connection is watched by nobody, so lingering
+  // would last its full time; with nothing unread, closing cannot reset anything.
+  error_code unread;
+  if (draining_ && socket_.available(unread) == 0 && !unread) {
+    Close();
+    return;
+  }
   closing_.store(true, std::memory_order_release);
   lingering_ = true;
   stop_reading_ = true;
