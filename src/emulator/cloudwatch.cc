@@ -787,10 +787,10 @@ class MathParser {
     }
     return false;
   }
-  std::string Where(std::string what) const {
+  std::string Where(const std::string& what) const {
     return what + " at position " + std::to_string(pos_ + 1);
   }
-  MathResult Error(std::string what) const { return tl::unexpected(Where(std::move(what))); }
+  MathResult Error(const std::string& what) const { return tl::unexpected(Where(what)); }
 
   MathResult Sum() {
     MathResult left = Product();
@@ -952,6 +952,7 @@ class MathParser {
       if (v.kind == Kind::kScalar) return v;
       if (v.kind == Kind::kSeries) {
         std::vector<double> xs;
+        xs.reserve(v.series.points.size());
         for (const auto& [t, x] : v.series.points) xs.push_back(x);
         return MathValue::Scalar(reduce(xs));
       }
@@ -1219,7 +1220,7 @@ class CloudWatchImpl {
   Series* RuntimeSeries(std::string_view region, std::string_view model);
   Series* PutSeries(std::string_view region, const MetricRef& m, std::string_view unit);
 
-  Expected<json::object> GetMetricStatistics(std::string_view region, const json::object& in);
+  Expected<json::object> GetMetricStatistics(std::string_view region, const json::object& in) const;
   Expected<json::object> GetMetricData(std::string_view region, const json::object& in);
   Expected<json::object> PutMetricData(std::string_view region, const json::object& in);
   Expected<json::object> ListMetrics(std::string_view region, const json::object& in);
@@ -1535,7 +1536,7 @@ Expected<Range> ReadRange(const Reader& r) {
 }  // namespace
 
 Expected<json::object> CloudWatchImpl::GetMetricStatistics(std::string_view region,
-                                                           const json::object& in) {
+                                                           const json::object& in) const {
   std::optional<ApiError> error;
   const Reader r(&in, "", &error);
   MetricRef m;
@@ -2033,7 +2034,7 @@ Expected<json::object> CloudWatchImpl::PutMetricAlarm(std::string_view region,
     a.extended_statistic = extended.has_value();
     a.metric = std::move(m);
   }
-  if (a.period * a.evaluation_periods > 7 * 86400) {
+  if (a.period * a.evaluation_periods > int64_t{7} * 86400) {
     return tl::unexpected(InvalidParameterValue(
         "The product of Period and EvaluationPeriods must not exceed 604800 seconds."));
   }

@@ -146,7 +146,7 @@ class CloudWatchTest : public ::testing::Test {
     return dps.empty() ? -1 : Num(dps[0].at("Sum"));
   }
 
-  Reply PutAlarm(json::object alarm) { return Call("PutMetricAlarm", alarm); }
+  Reply PutAlarm(const json::object& alarm) { return Call("PutMetricAlarm", alarm); }
 
   // A throttle alarm on kModel: Sum of InvocationThrottles over 60 s periods >= 5.
   json::object ThrottleAlarm(std::string_view name, int64_t evaluation_periods,
@@ -667,7 +667,7 @@ TEST_F(CloudWatchTest, PercentilesOfStatisticSetsNeedEqualMinimumAndMaximum) {
 }
 
 TEST_F(CloudWatchTest, PutMetricDataRejectsInvalidData) {
-  auto error = [&](json::object body) {
+  auto error = [&](const json::object& body) {
     Reply reply = Call("PutMetricData", body);
     EXPECT_EQ(reply.status, 400) << json::serialize(reply.body);
     return reply.query_error;
@@ -684,7 +684,7 @@ TEST_F(CloudWatchTest, PutMetricDataRejectsInvalidData) {
   EXPECT_EQ(error(datum(
                 {{"MetricName", "m"}, {"Values", json::array{1, 2}}, {"Counts", json::array{1}}})),
             "InvalidParameterValue;Sender");
-  EXPECT_EQ(error(datum({{"MetricName", "m"}, {"Value", 1}, {"Timestamp", T(3 * 3600)}})),
+  EXPECT_EQ(error(datum({{"MetricName", "m"}, {"Value", 1}, {"Timestamp", T(int64_t{3} * 3600)}})),
             "InvalidParameterValue;Sender");
   EXPECT_EQ(error(datum({{"MetricName", "m"}, {"Value", 1}, {"Unit", "Furlongs"}})),
             "InvalidParameterValue;Sender");
@@ -712,7 +712,7 @@ TEST_F(CloudWatchTest, ListMetricsListsRuntimeAndPutMetrics) {
                     {"Dimensions", json::array{json::object{{"Name", "Host"}, {"Value", "a"}}}}}}}})
           .status,
       200);
-  auto list = [&](json::object filter) {
+  auto list = [&](const json::object& filter) {
     Reply reply = Call("ListMetrics", filter);
     EXPECT_EQ(reply.status, 200);
     std::vector<std::string> out;
@@ -892,7 +892,7 @@ TEST_F(CloudWatchTest, DescribeAlarmsFiltersAndPaginates) {
       }
       if (!reply.body.as_object().contains("NextToken")) break;
       request["NextToken"] = reply.body.at("NextToken");
-      out.push_back("|");
+      out.emplace_back("|");
     }
     return out;
   };
@@ -929,8 +929,8 @@ TEST_F(CloudWatchTest, DeleteAlarmsRemovesNamedAlarmsAndIgnoresUnknownOnes) {
 }
 
 TEST_F(CloudWatchTest, PutMetricAlarmRejectsInvalidAlarms) {
-  auto error = [&](json::object alarm) {
-    Reply reply = PutAlarm(std::move(alarm));
+  auto error = [&](const json::object& alarm) {
+    Reply reply = PutAlarm(alarm);
     EXPECT_EQ(reply.status, 400) << json::serialize(reply.body);
     return reply.query_error;
   };
@@ -1014,6 +1014,7 @@ TEST_F(CloudWatchTest, ConcurrentRecordsAreAllCountedWhileQueried) {
     }
   });
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       // Two models per thread pair, so threads share series and also create them concurrently.

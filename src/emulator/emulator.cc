@@ -127,8 +127,8 @@ class EmulatorImpl {
     server_options.read_timeout = options_.server.idle_timeout;
     server_options.max_connections = 65536;
     server_ = std::make_unique<server::HttpServer>(
-        server_options, [this](ServerRequest request, Responder responder) {
-          Handle(std::move(request), std::move(responder));
+        server_options, [this](const ServerRequest& request, Responder responder) {
+          Handle(request, std::move(responder));
         });
     service_quotas_ = std::make_unique<ServiceQuotas>(
         *table_, options_.service_quotas, clock_, [this](Duration delay, std::function<void()> fn) {
@@ -203,7 +203,7 @@ class EmulatorImpl {
     SteadyTime started{};
   };
 
-  void Handle(ServerRequest request, Responder responder) {
+  void Handle(const ServerRequest& request, Responder responder) {
     const std::string request_id = NewRequestId();
     std::string_view target = request.target;
     if (request.method == "GET" && target.starts_with("/_quotaflow/state")) {
@@ -249,7 +249,7 @@ class EmulatorImpl {
         responder.Respond(HandleInferenceProfiles(target, region, *catalog_, request_id));
         return;
       case Api::kRuntime:
-        HandleRuntime(std::move(request), std::move(responder), region, request_id);
+        HandleRuntime(request, std::move(responder), region, request_id);
         return;
     }
   }
@@ -317,7 +317,7 @@ class EmulatorImpl {
     return std::nullopt;
   }
 
-  void HandleRuntime(ServerRequest request, Responder responder, const std::string& region,
+  void HandleRuntime(const ServerRequest& request, Responder responder, const std::string& region,
                      const std::string& request_id) {
     auto path = ParseRuntimePath(request.target);
     if (!path || request.method != "POST") {
@@ -483,10 +483,10 @@ class EmulatorImpl {
 
   static void AddEchoHeaders(const Invocation& inv, Headers& headers) {
     if (!inv.performance_latency.empty()) {
-      headers.push_back({"X-Amzn-Bedrock-PerformanceConfig-Latency", inv.performance_latency});
+      headers.emplace_back("X-Amzn-Bedrock-PerformanceConfig-Latency", inv.performance_latency);
     }
     if (!inv.service_tier.empty()) {
-      headers.push_back({"X-Amzn-Bedrock-Service-Tier", inv.service_tier});
+      headers.emplace_back("X-Amzn-Bedrock-Service-Tier", inv.service_tier);
     }
   }
 
@@ -498,18 +498,18 @@ class EmulatorImpl {
     } else {
       response = JsonResponse(InvokeResponseBody(call.inv, g), call.request_id);
       AddEchoHeaders(call.inv, response.headers);
-      response.headers.push_back(
-          {"X-Amzn-Bedrock-Invocation-Latency", std::to_string(g.latency_ms)});
-      response.headers.push_back(
-          {"X-Amzn-Bedrock-Output-Token-Count", std::to_string(g.output_tokens)});
-      response.headers.push_back(
-          {"X-Amzn-Bedrock-Input-Token-Count", std::to_string(g.input_tokens)});
+      response.headers.emplace_back("X-Amzn-Bedrock-Invocation-Latency",
+                                    std::to_string(g.latency_ms));
+      response.headers.emplace_back("X-Amzn-Bedrock-Output-Token-Count",
+                                    std::to_string(g.output_tokens));
+      response.headers.emplace_back("X-Amzn-Bedrock-Input-Token-Count",
+                                    std::to_string(g.input_tokens));
       if (AlwaysSendsCacheCounts(call.inv) || g.cache_read_input_tokens > 0 ||
           g.cache_write_input_tokens > 0) {
-        response.headers.push_back({"X-Amzn-Bedrock-Cache-Read-Input-Token-Count",
-                                    std::to_string(g.cache_read_input_tokens)});
-        response.headers.push_back({"X-Amzn-Bedrock-Cache-Write-Input-Token-Count",
-                                    std::to_string(g.cache_write_input_tokens)});
+        response.headers.emplace_back("X-Amzn-Bedrock-Cache-Read-Input-Token-Count",
+                                      std::to_string(g.cache_read_input_tokens));
+        response.headers.emplace_back("X-Amzn-Bedrock-Cache-Write-Input-Token-Count",
+                                      std::to_string(g.cache_write_input_tokens));
       }
     }
     (void)call.ticket.Settle(call.charge);
@@ -568,7 +568,7 @@ class EmulatorImpl {
       Headers headers = {{"Content-Type", "application/vnd.amazon.eventstream"},
                          {"x-amzn-RequestId", call.request_id}};
       if (call.inv.op == Operation::kInvokeModelWithResponseStream) {
-        headers.push_back({"X-Amzn-Bedrock-Content-Type", "application/json"});
+        headers.emplace_back("X-Amzn-Bedrock-Content-Type", "application/json");
         AddEchoHeaders(call.inv, headers);
       }
       s->stream = call.responder.StartStream(200, std::move(headers));

@@ -98,7 +98,7 @@ class EmulatorTest : public ::testing::Test {
   // A raw bearer-authorized request, for the headers and bytes the typed client does not show.
   aws::HttpResponse Raw(Result<aws::HttpRequest> built) {
     EXPECT_TRUE(built);
-    built->headers.push_back({"Authorization", std::string("Bearer ") + kDefaultBearerKey});
+    built->headers.emplace_back("Authorization", std::string("Bearer ") + kDefaultBearerKey);
     Result<aws::HttpResponse> response = http_->SendSync(std::move(*built));
     EXPECT_TRUE(response) << response.error().message;
     return response ? std::move(*response) : aws::HttpResponse{};
@@ -533,7 +533,7 @@ TEST_F(EmulatorTest, ManyConcurrentCallsAreAllChargedExactlyOnce) {
   std::vector<std::promise<void>> done(kCalls);
   for (int i = 0; i < kCalls; ++i) {
     client.Converse({kHaiku, ConverseBody("call " + std::to_string(i % 7))},
-                    [&ok, &done, i](CallResult<ModelResponse> r) {
+                    [&ok, &done, i](const CallResult<ModelResponse>& r) {
                       if (r) ok.fetch_add(1);
                       done[static_cast<size_t>(i)].set_value();
                     });

@@ -79,7 +79,7 @@ std::string HashCode(std::string_view key) {
 
 // Service Quotas names a model with its provider: "Anthropic Claude 3 Haiku".
 std::string DisplayName(const bedrock::ModelInfo& model) {
-  const std::string_view provider_id = std::string_view(model.id).substr(0, model.id.find('.'));
+  const std::string_view provider_id = std::string_view{model.id}.substr(0, model.id.find('.'));
   std::string provider;
   if (provider_id == "anthropic") {
     provider = "Anthropic";
@@ -212,7 +212,7 @@ QuotaTable::QuotaTable(const QuotaOptions& options, const bedrock::ModelCatalog&
     } else if (const size_t dot = spec.model.find('.');
                dot != std::string::npos && bedrock::IsProfilePrefix(spec.model.substr(0, dot))) {
       parsed.base_id = spec.model.substr(dot + 1);
-      parsed.path = PathOfPrefix(std::string_view(spec.model).substr(0, dot));
+      parsed.path = PathOfPrefix(std::string_view{spec.model}.substr(0, dot));
     } else {
       parsed.base_id = spec.model;
     }

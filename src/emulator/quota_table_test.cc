@@ -44,7 +44,7 @@ struct OverrideBuilder {
     o.tokens_per_day = v;
     return *this;
   }
-  operator QuotaOverride() const { return o; }
+  operator QuotaOverride() const { return o; }  // NOLINT(google-explicit-constructor): a builder
 };
 
 const bedrock::ModelCatalog& Catalog() { return bedrock::ModelCatalog::Default(); }
@@ -437,6 +437,7 @@ TEST(QuotaTableTest, ConcurrentIncreasesAndLookupsAreSafe) {
       CodeOf(table, kHaiku3, QuotaPath::kOnDemand, QuotaDimension::kTokensPerMinute);
   const bedrock::ResolvedModel haiku = Resolve(kHaiku3);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {

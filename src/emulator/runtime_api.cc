@@ -545,13 +545,13 @@ std::vector<std::pair<std::string_view, int64_t>> Deltas(const Generation& g, in
   for (int64_t i = 0; i < tokens; i += per_delta) {
     const int64_t last = std::min(i + per_delta, tokens) - 1;
     const uint32_t end = g.token_ends[static_cast<size_t>(last)];
-    deltas.emplace_back(std::string_view(g.text).substr(begin, end - begin), i);
+    deltas.emplace_back(std::string_view{g.text}.substr(begin, end - begin), i);
     begin = end;
   }
   return deltas;
 }
 
-std::string Chunk(json::object native, size_t pad_seed) {
+std::string Chunk(const json::object& native, size_t pad_seed) {
   json::object chunk;
   chunk["bytes"] = bedrock::Base64Encode(json::serialize(native));
   return JsonEvent("chunk", std::move(chunk), pad_seed);
@@ -724,8 +724,8 @@ std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generat
   const int64_t all = g.output_tokens;
   std::vector<StreamFrame> frames;
   size_t pad = g.text.size();
-  auto add = [&](json::object native, int64_t before) {
-    frames.push_back({Chunk(std::move(native), pad++), before});
+  auto add = [&](const json::object& native, int64_t before) {
+    frames.push_back({Chunk(native, pad++), before});
   };
   switch (model.family) {
     case ModelFamily::kAnthropic: {
@@ -839,12 +839,12 @@ std::vector<StreamFrame> InvokeStreamFrames(const Invocation& inv, const Generat
           }
         }
         if (last && model.family == ModelFamily::kCohere) {
-          add(std::move(native), before);
+          add(native, before);
           native = json::object{
               {"is_finished", true}, {"event_type", "stream-end"}, {"finish_reason", stop}};
         }
         if (last) native["amazon-bedrock-invocationMetrics"] = InvocationMetrics(inv, g);
-        add(std::move(native), last ? all : before);
+        add(native, last ? all : before);
       }
       break;
     }

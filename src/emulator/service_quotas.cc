@@ -102,7 +102,7 @@ Result<std::optional<std::string_view>> OptionalString(const json::object& body,
   if (!v->is_string()) {
     return Fail("SerializationException", std::string(key) + " must be a string");
   }
-  return std::optional<std::string_view>(std::string_view(v->get_string()));
+  return std::optional<std::string_view>(std::string_view{v->get_string()});
 }
 
 Result<std::string_view> RequiredString(const json::object& body, std::string_view key) {

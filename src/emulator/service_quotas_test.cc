@@ -53,7 +53,7 @@ class ServiceQuotasTest : public ::testing::Test {
     api_.reset();
     api_ = std::make_unique<ServiceQuotas>(table_, options, clock_,
                                            [this](Duration delay, std::function<void()> fn) {
-                                             scheduled_.push_back({delay, std::move(fn)});
+                                             scheduled_.emplace_back(delay, std::move(fn));
                                            });
   }
   void SetUp() override { Make(ServiceQuotasOptions{}); }
@@ -421,7 +421,7 @@ TEST_F(ServiceQuotasTest, HistoryFiltersByStatusServiceAndQuota) {
   ASSERT_EQ(Increase(kHaiku3Tpm, 600'000).status, 200);  // pending: the first was approved
   ASSERT_EQ(Increase(other_code, 10).status, 200);
 
-  auto count = [&](std::string_view op, json::object body) {
+  auto count = [&](std::string_view op, const json::object& body) {
     Reply r = Call(op, body);
     EXPECT_EQ(r.status, 200) << r.raw.body;
     return r.object().at("RequestedQuotas").as_array().size();

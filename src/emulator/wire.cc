@@ -27,8 +27,8 @@ server::ServerResponse JsonResponse(std::string body, std::string_view request_i
                                     std::string_view content_type) {
   server::ServerResponse response;
   response.status = 200;
-  response.headers.push_back({"Content-Type", std::string(content_type)});
-  response.headers.push_back({"x-amzn-RequestId", std::string(request_id)});
+  response.headers.emplace_back("Content-Type", std::string(content_type));
+  response.headers.emplace_back("x-amzn-RequestId", std::string(request_id));
   response.body = std::move(body);
   return response;
 }
@@ -41,11 +41,11 @@ server::ServerResponse RestJsonError(int status, std::string_view code, std::str
                                      std::string_view request_id) {
   server::ServerResponse response;
   response.status = status;
-  response.headers.push_back({"Content-Type", "application/json"});
-  response.headers.push_back(
-      {"x-amzn-ErrorType",
-       std::string(code) + ":http://internal.amazon.com/coral/com.amazon.bedrock/"});
-  response.headers.push_back({"x-amzn-RequestId", std::string(request_id)});
+  response.headers.emplace_back("Content-Type", "application/json");
+  response.headers.emplace_back(
+      "x-amzn-ErrorType",
+      std::string(code) + ":http://internal.amazon.com/coral/com.amazon.bedrock/");
+  response.headers.emplace_back("x-amzn-RequestId", std::string(request_id));
   response.body = "{\"message\":" + JsonQuote(message) + "}";
   return response;
 }
@@ -55,10 +55,10 @@ server::ServerResponse AwsJsonError(int status, std::string_view content_type,
                                     std::string_view request_id, std::string_view query_error) {
   server::ServerResponse response;
   response.status = status;
-  response.headers.push_back({"Content-Type", std::string(content_type)});
-  response.headers.push_back({"x-amzn-RequestId", std::string(request_id)});
+  response.headers.emplace_back("Content-Type", std::string(content_type));
+  response.headers.emplace_back("x-amzn-RequestId", std::string(request_id));
   if (!query_error.empty()) {
-    response.headers.push_back({"x-amzn-query-error", std::string(query_error)});
+    response.headers.emplace_back("x-amzn-query-error", std::string(query_error));
   }
   response.body = "{\"__type\":" + JsonQuote(code) + ",\"message\":" + JsonQuote(message) + "}";
   return response;
