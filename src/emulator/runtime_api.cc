@@ -350,6 +350,14 @@ json::object ConverseUsage(const Invocation& inv, const Generation& g) {
   return usage;
 }
 
+// Converse's (and Nova's) `output`: one assistant message with one text block.
+json::object AssistantOutput(std::string_view text) {
+  json::object message;
+  message["content"] = json::array{json::object{{"text", text}}};
+  message["role"] = "assistant";
+  return json::object{{"message", std::move(message)}};
+}
+
 json::object InvocationMetrics(const Invocation& inv, const Generation& g) {
   json::object m;
   m["inputTokenCount"] = g.input_tokens;
@@ -427,14 +435,7 @@ json::object NativeBody(const Invocation& inv, const Generation& g) {
       return body;
     }
     case ModelFamily::kAmazonNova: {
-      json::object text;
-      text["text"] = g.text;
-      json::object message;
-      message["content"] = json::array{std::move(text)};
-      message["role"] = "assistant";
-      json::object output;
-      output["message"] = std::move(message);
-      body["output"] = std::move(output);
+      body["output"] = AssistantOutput(g.text);
       body["stopReason"] = stop;
       json::object usage;
       usage["inputTokens"] = g.input_tokens;
@@ -659,14 +660,7 @@ std::string ConverseResponseBody(const Invocation& inv, const Generation& g) {
   json::object metrics;
   metrics["latencyMs"] = g.latency_ms;
   body["metrics"] = std::move(metrics);
-  json::object text;
-  text["text"] = g.text;
-  json::object message;
-  message["content"] = json::array{std::move(text)};
-  message["role"] = "assistant";
-  json::object output;
-  output["message"] = std::move(message);
-  body["output"] = std::move(output);
+  body["output"] = AssistantOutput(g.text);
   body["stopReason"] = g.max_tokens_reached ? "max_tokens" : "end_turn";
   body["usage"] = ConverseUsage(inv, g);
   if (!inv.performance_latency.empty()) {
