@@ -401,6 +401,16 @@ TEST_F(EmulatorTest, BearerKeyIsAcceptedAndAnUnknownOneRefused) {
   EXPECT_EQ(refused.error().error.http_status, 403);
 }
 
+TEST_F(EmulatorTest, BearerRequestIsServedInTheRegionItsHostNames) {
+  StartEmulator(FastOptions());
+  Result<aws::HttpRequest> request =
+      bedrock::BuildConverse(emulator_->endpoint(), {kHaiku, ConverseBody("hi")});
+  ASSERT_TRUE(request);
+  request->headers.push_back({"Host", "bedrock-runtime.eu-west-1.amazonaws.com"});
+  ASSERT_EQ(Raw(std::move(request)).status, 200);
+  EXPECT_EQ(Key(std::string("eu-west-1/") + kHaiku).at("counters").at("admitted").as_int64(), 1);
+}
+
 TEST_F(EmulatorTest, RequestBeyondTheTokenQuotaIsThrottledAndCostsNothing) {
   EmulatorOptions options = FastOptions();
   options.quotas.on_demand.tokens_per_minute = 1000;
