@@ -406,7 +406,7 @@ TEST_F(EmulatorTest, BearerRequestIsServedInTheRegionItsHostNames) {
   Result<aws::HttpRequest> request =
       bedrock::BuildConverse(emulator_->endpoint(), {kHaiku, ConverseBody("hi")});
   ASSERT_TRUE(request);
-  request->headers.push_back({"Host", "bedrock-runtime.eu-west-1.amazonaws.com"});
+  request->headers.emplace_back("Host", "bedrock-runtime.eu-west-1.amazonaws.com");
   ASSERT_EQ(Raw(std::move(request)).status, 200);
   EXPECT_EQ(Key(std::string("eu-west-1/") + kHaiku).at("counters").at("admitted").as_int64(), 1);
 }
