@@ -17,4 +17,9 @@ void ReportError(std::string_view command, const Error& error) {
   std::cerr << "quotaflow " << command << ": " << message << std::endl;
 }
 
+int Fail(std::string_view command, const Error& error) {
+  ReportError(command, error);
+  return ExitCodeFor(error);
+}
+
 }  // namespace quotaflow::cli

@@ -23,4 +23,7 @@ int ExitCodeFor(const Error& error);
 // multi-line message would break that.
 void ReportError(std::string_view command, const Error& error);
 
+// ReportError, then ExitCodeFor: `return Fail("quotas list", error);`.
+int Fail(std::string_view command, const Error& error);
+
 }  // namespace quotaflow::cli

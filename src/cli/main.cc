@@ -7,9 +7,15 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cli/alarms_command.h"
+#include "cli/analyze_command.h"
+#include "cli/aws_session.h"
 #include "cli/command.h"
 #include "cli/emulate_command.h"
+#include "cli/monitor_command.h"
+#include "cli/quotas_command.h"
 #include "emulator/config.h"
 
 #ifndef QUOTAFLOW_VERSION
@@ -73,6 +79,189 @@ void AddEmulateCommand(CLI::App& app, Runner* runner) {
   command->callback([flags, runner] { *runner = [flags] { return RunEmulate(*flags); }; });
 }
 
+// --profile, --region, --endpoint-url: the AWS CLI's names and meaning.
+void AddAwsFlags(CLI::App* command, AwsFlags* aws) {
+  command->add_option("--profile", aws->profile, "AWS profile (default: AWS_PROFILE, or default)")
+      ->type_name("NAME");
+  command
+      ->add_option("--region", aws->region,
+                   "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region)")
+      ->type_name("REGION");
+  command
+      ->add_option("--endpoint-url", aws->endpoint_url,
+                   "send every request to this URL (an emulator: http://127.0.0.1:8970)")
+      ->type_name("URL");
+}
+
+void AddOutputFlag(CLI::App* command, std::string* output,
+                   const std::vector<std::string>& formats = {"table", "json", "csv"}) {
+  command->add_option("--output", *output, "output format (default table)")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember(formats));
+}
+
+void AddQuotasCommand(CLI::App& app, Runner* runner) {
+  CLI::App* quotas = app.add_subcommand("quotas", "Bedrock quotas from Service Quotas");
+  quotas->require_subcommand(1);
+
+  auto list = std::make_shared<QuotasListFlags>();
+  CLI::App* list_command = quotas->add_subcommand(
+      "list", "Every Bedrock quota (applied over default), or those governing one model id");
+  list_command->add_option("--model", list->model, "only the RPM, TPM and TPD quotas of this id")
+      ->type_name("ID");
+  AddOutputFlag(list_command, &list->output);
+  AddAwsFlags(list_command, &list->aws);
+  list_command->callback([list, runner] { *runner = [list] { return RunQuotasList(*list); }; });
+
+  auto increase = std::make_shared<QuotasRequestIncreaseFlags>();
+  CLI::App* increase_command = quotas->add_subcommand(
+      "request-increase", "Ask for a higher quota: a model's TPM, or any quota by code");
+  CLI::Option* model =
+      increase_command->add_option("--model", increase->model, "model id")->type_name("ID");
+  CLI::Option* tpm =
+      increase_command->add_option("--tpm", increase->tpm, "the tokens per minute wanted")
+          ->type_name("N");
+  CLI::Option* code =
+      increase_command->add_option("--quota-code", increase->quota_code, "quota code (L-...)")
+          ->type_name("CODE");
+  CLI::Option* value =
+      increase_command->add_option("--value", increase->value, "the value wanted")->type_name("N");
+  model->needs(tpm);
+  tpm->needs(model);
+  code->needs(value);
+  value->needs(code);
+  model->excludes(code);
+  AddOutputFlag(increase_command, &increase->output);
+  AddAwsFlags(increase_command, &increase->aws);
+  increase_command->callback(
+      [increase, runner] { *runner = [increase] { return RunQuotasRequestIncrease(*increase); }; });
+
+  auto requests = std::make_shared<QuotasRequestsFlags>();
+  CLI::App* requests_command =
+      quotas->add_subcommand("requests", "The quota increase requests and their status");
+  requests_command
+      ->add_option("--status", requests->status,
+                   "only PENDING, CASE_OPENED, APPROVED, DENIED, CASE_CLOSED, NOT_APPROVED or "
+                   "INVALID_REQUEST")
+      ->type_name("STATUS");
+  AddOutputFlag(requests_command, &requests->output);
+  AddAwsFlags(requests_command, &requests->aws);
+  requests_command->callback(
+      [requests, runner] { *runner = [requests] { return RunQuotasRequests(*requests); }; });
+}
+
+void AddAnalyzeCommand(CLI::App& app, Runner* runner) {
+  auto flags = std::make_shared<AnalyzeFlags>();
+  CLI::App* command =
+      app.add_subcommand("analyze", "Which quota binds a workload, and what would relieve it");
+  command->footer(
+      "Quotas come from Service Quotas unless --tpm is given (then nothing is asked of AWS). "
+      "See docs/cli.md.");
+  command->add_option("--model", flags->model, "model or inference profile id")
+      ->type_name("ID")
+      ->required();
+  CLI::Option* sample =
+      command->add_option("--sample", flags->samples, "prompt files; input = their average size")
+          ->type_name("FILE")
+          ->check(CLI::ExistingFile);
+  CLI::Option* avg =
+      command->add_option("--avg-input", flags->avg_input, "average input tokens per request")
+          ->type_name("N")
+          ->check(CLI::NonNegativeNumber);
+  sample->excludes(avg);
+  command->add_option("--max-tokens", flags->max_tokens, "max_tokens sent (default: none)")
+      ->type_name("M");
+  command
+      ->add_option("--expected-output", flags->expected_output,
+                   "output tokens a response really uses (default: max_tokens)")
+      ->type_name("K");
+  command->add_option("--latency", flags->latency_seconds, "seconds per request (default 0)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--cache-write", flags->cache_write, "cache write tokens per request")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--tpm", flags->tpm, "TPM quota (skips Service Quotas)")->type_name("N");
+  command->add_option("--rpm", flags->rpm, "RPM quota (overrides Service Quotas)")->type_name("N");
+  command->add_option("--tpd", flags->tpd, "TPD quota (overrides Service Quotas)")->type_name("N");
+  command->add_option("--max-concurrency", flags->max_concurrency, "a client-side concurrency cap")
+      ->type_name("N");
+  command->add_option("--chart", flags->chart, "draw requests/min against max_tokens (.png/.svg)")
+      ->type_name("FILE");
+  AddOutputFlag(command, &flags->output, {"table", "json"});
+  AddAwsFlags(command, &flags->aws);
+  command->callback([flags, runner] { *runner = [flags] { return RunAnalyze(*flags); }; });
+}
+
+void AddMonitorCommand(CLI::App& app, Runner* runner) {
+  auto flags = std::make_shared<MonitorFlags>();
+  CLI::App* command = app.add_subcommand(
+      "monitor", "A model's CloudWatch metrics per period, with TPM quota utilization");
+  command->add_option("--model", flags->model, "model or inference profile id (ModelId)")
+      ->type_name("ID")
+      ->required();
+  command->add_option("--since", flags->since, "window length (default 24h)")
+      ->type_name("DURATION");
+  command->add_option("--period", flags->period, "CloudWatch period (default 5m)")
+      ->type_name("DURATION");
+  command->add_option("--tpm", flags->tpm, "TPM quota (default: from Service Quotas)")
+      ->type_name("N");
+  command->add_option("--chart", flags->chart, "draw requests and tokens (.png/.svg)")
+      ->type_name("FILE");
+  command->add_flag("--watch", flags->watch, "redraw every period until Ctrl-C");
+  AddOutputFlag(command, &flags->output);
+  AddAwsFlags(command, &flags->aws);
+  command->callback([flags, runner] { *runner = [flags] { return RunMonitor(*flags); }; });
+}
+
+void AddAlarmsCommand(CLI::App& app, Runner* runner) {
+  CLI::App* alarms = app.add_subcommand("alarms", "CloudWatch alarms on throttles and TPM usage");
+  alarms->require_subcommand(1);
+
+  auto create = std::make_shared<AlarmsCreateFlags>();
+  CLI::App* create_command = alarms->add_subcommand(
+      "create", "Create (or update) quotaflow-<model>-throttles and quotaflow-<model>-tpm-usage");
+  create_command->add_option("--model", create->model, "model or inference profile id")
+      ->type_name("ID")
+      ->required();
+  create_command
+      ->add_option("--tpm-threshold", create->tpm_threshold,
+                   "alarm at this share of the TPM quota in a minute (default 80%)")
+      ->type_name("PERCENT");
+  create_command
+      ->add_option("--throttle-threshold", create->throttle_threshold,
+                   "alarm when a minute has more throttles than this (default 0)")
+      ->type_name("N");
+  create_command->add_option("--tpm", create->tpm, "TPM quota (default: from Service Quotas)")
+      ->type_name("N");
+  create_command->add_option("--sns-topic", create->sns_topics, "notify this SNS topic")
+      ->type_name("ARN");
+  AddOutputFlag(create_command, &create->output);
+  AddAwsFlags(create_command, &create->aws);
+  create_command->callback(
+      [create, runner] { *runner = [create] { return RunAlarmsCreate(*create); }; });
+
+  auto list = std::make_shared<AlarmsListFlags>();
+  CLI::App* list_command = alarms->add_subcommand("list", "quotaflow's alarms and their state");
+  list_command->add_option("--model", list->model, "only this model's alarms")->type_name("ID");
+  AddOutputFlag(list_command, &list->output);
+  AddAwsFlags(list_command, &list->aws);
+  list_command->callback([list, runner] { *runner = [list] { return RunAlarmsList(*list); }; });
+
+  auto remove = std::make_shared<AlarmsDeleteFlags>();
+  CLI::App* delete_command = alarms->add_subcommand("delete", "Delete a model's alarms, or some");
+  CLI::Option* model =
+      delete_command->add_option("--model", remove->model, "both alarms of this model")
+          ->type_name("ID");
+  CLI::Option* name =
+      delete_command->add_option("--name", remove->names, "an alarm name")->type_name("NAME");
+  model->excludes(name);
+  AddOutputFlag(delete_command, &remove->output);
+  AddAwsFlags(delete_command, &remove->aws);
+  delete_command->callback(
+      [remove, runner] { *runner = [remove] { return RunAlarmsDelete(*remove); }; });
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("quotaflow: run LLM workloads on Amazon Bedrock at the full rate your quotas allow",
                "quotaflow");
@@ -80,6 +269,10 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   Runner runner;
   AddEmulateCommand(app, &runner);
+  AddQuotasCommand(app, &runner);
+  AddAnalyzeCommand(app, &runner);
+  AddMonitorCommand(app, &runner);
+  AddAlarmsCommand(app, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

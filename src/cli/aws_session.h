@@ -1,0 +1,61 @@
+#pragma once
+// The AWS side of the commands that call AWS (quotas, analyze, monitor, alarms), with the AWS
+// CLI's conventions: --profile, --region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's
+// region), --endpoint-url (else AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's
+// services section), and credentials from botocore's default chain for the profile.
+
+#include <memory>
+#include <string>
+
+#include "aws/config.h"
+#include "aws/credentials.h"
+#include "aws/event_loop.h"
+#include "aws/http_client.h"
+#include "bedrock/cloudwatch_client.h"
+#include "bedrock/service_quotas_client.h"
+#include "quotaflow/error.h"
+
+namespace quotaflow::cli {
+
+// The AWS flags every such command takes. Empty = not given.
+struct AwsFlags {
+  std::string profile;       // --profile
+  std::string region;        // --region
+  std::string endpoint_url;  // --endpoint-url: every service of the command is sent there
+};
+
+// One command's connection to AWS: the resolved configuration, an event loop thread with its HTTP
+// client, and the credential chain. Clients made here must be destroyed before the session.
+// Thread safety: one command's thread only.
+class AwsSession {
+ public:
+  // Loads the shared config files for the flags' profile and starts the loop thread. Fails
+  // (kNotFound) for a profile that exists nowhere, (kInvalidArgument) for malformed config files.
+  // Credentials are looked up at the first call, so a missing key fails there (kAuth).
+  static Result<std::unique_ptr<AwsSession>> Open(const AwsFlags& flags);
+
+  AwsSession(const AwsSession&) = delete;
+  AwsSession& operator=(const AwsSession&) = delete;
+  ~AwsSession();
+
+  // kInvalidArgument without a region ("You must specify a region ...") or with a malformed
+  // region or endpoint URL.
+  Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotas();
+  Result<std::unique_ptr<bedrock::CloudWatchClient>> CloudWatch();
+
+  const aws::AwsConfig& config() const { return config_; }
+
+ private:
+  AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config);
+
+  Result<bedrock::ControlPlaneOptions> OptionsFor(aws::Service service);
+
+  const AwsFlags flags_;
+  const aws::Environment env_;
+  const aws::AwsConfig config_;
+  aws::EventLoop loop_;
+  std::unique_ptr<aws::HttpClient> http_;
+  std::unique_ptr<aws::CredentialChain> credentials_;
+};
+
+}  // namespace quotaflow::cli
