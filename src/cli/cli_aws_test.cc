@@ -2,6 +2,7 @@
 // binary in a child process with a clean environment (the emulator's default keys, no config
 // files, HOME in a temp dir) against an in-process emulator on port 0, reading --output json.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "aws/test_process.h"
 #include "bedrock/cloudwatch_client.h"
 #include "bedrock/model_catalog.h"
+#include "bedrock/moto_test_util.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_table.h"
@@ -31,6 +33,8 @@ namespace {
 namespace json = boost::json;
 using std::chrono::seconds;
 using testing_util::Child;
+using testing_util::MotoServer;
+using testing_util::RunBoto3;
 using testing_util::TempDir;
 
 constexpr char kNovaLite[] = "amazon.nova-lite-v1:0";
@@ -54,7 +58,8 @@ class CliAwsTest : public ::testing::Test {
     std::string out;
     std::string err;
   };
-  Run Quotaflow(std::vector<std::string> args) {
+  // `endpoint` empty: the test's emulator.
+  Run Quotaflow(std::vector<std::string> args, std::string endpoint = {}) {
     const std::string err_file = (home_.path() / "stderr").string();
     std::vector<std::string> argv = {
         "/usr/bin/env",
@@ -71,7 +76,8 @@ class CliAwsTest : public ::testing::Test {
         "exec \"$0\" \"$@\" 2>" + err_file,
         QUOTAFLOW_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.end(), {"--region", "us-east-1", "--endpoint-url", emulator_->endpoint()});
+    if (endpoint.empty()) endpoint = emulator_->endpoint();
+    argv.insert(argv.end(), {"--region", "us-east-1", "--endpoint-url", endpoint});
     std::string error;
     std::unique_ptr<Child> child = Child::Spawn(argv, /*merge_stderr=*/false, &error);
     Run run;
@@ -85,9 +91,9 @@ class CliAwsTest : public ::testing::Test {
     return run;
   }
   // The command's --output json, parsed; a test failure unless it exits 0.
-  json::value Json(std::vector<std::string> args) {
+  json::value Json(std::vector<std::string> args, std::string endpoint = {}) {
     args.insert(args.end(), {"--output", "json"});
-    Run run = Quotaflow(args);
+    Run run = Quotaflow(args, std::move(endpoint));
     EXPECT_EQ(run.code, 0) << run.err;
     boost::system::error_code ec;
     json::value value = json::parse(run.out, ec);
@@ -253,6 +259,45 @@ TEST_F(CliAwsTest, AlarmsCreateListDeleteRoundTrip) {
   EXPECT_EQ(Quotaflow({"alarms", "delete", "--model", kNovaLite}).code, 1);
   EXPECT_EQ(Quotaflow({"alarms", "create", "--model", kNovaLite, "--tpm-threshold", "lots"}).code,
             2);
+}
+
+// moto is a second CloudWatch nobody here wrote: what boto3 puts there, monitor reads back.
+constexpr const char* kBoto3PutBedrockMetrics = R"(
+import os, sys, datetime, boto3
+url, base = sys.argv[1], int(sys.argv[2])
+for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+    os.environ.pop(name, None)
+cw = boto3.client("cloudwatch", endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id="AKIDMOTO", aws_secret_access_key="secret")
+def at(s): return datetime.datetime.fromtimestamp(s, datetime.timezone.utc)
+dims = [{"Name": "ModelId", "Value": "amazon.nova-lite-v1:0"}]
+def d(name, t, v): return {"MetricName": name, "Dimensions": dims, "Timestamp": at(t), "Value": v}
+cw.put_metric_data(Namespace="AWS/Bedrock", MetricData=[
+    d("Invocations", base, 5), d("Invocations", base + 60, 3),
+    d("InvocationThrottles", base + 60, 2),
+    d("InputTokenCount", base, 1000), d("InputTokenCount", base + 60, 600),
+    d("OutputTokenCount", base, 200), d("OutputTokenCount", base + 60, 100),
+    d("EstimatedTPMQuotaUsage", base, 1200), d("EstimatedTPMQuotaUsage", base + 60, 700),
+])
+print("put")
+)";
+
+TEST_F(CliAwsTest, MonitorReadsBackWhatBoto3PutIntoMoto) {
+  QF_REQUIRE_MOTO(moto);
+  // Whole minutes a few minutes ago: complete periods inside the last hour.
+  const int64_t now =
+      std::chrono::duration_cast<seconds>(SystemClock().WallNow().time_since_epoch()).count();
+  const int64_t base = (now / 60 - 5) * 60;
+  EXPECT_THAT(RunBoto3(moto, kBoto3PutBedrockMetrics, base, ""), ::testing::HasSubstr("put"));
+  const json::value report =
+      Json({"monitor", "--model", kNovaLite, "--tpm", "400000", "--since", "1h", "--period", "1m"},
+           moto.url);
+  const json::value& totals = report.at("totals");
+  EXPECT_EQ(Field(totals, "invocations"), 8);
+  EXPECT_EQ(Field(totals, "throttles"), 2);
+  EXPECT_EQ(Field(totals, "input_tokens"), 1600);
+  EXPECT_EQ(Field(totals, "output_tokens"), 300);
+  EXPECT_EQ(Field(totals, "peak_tokens_per_minute"), 1200);
 }
 
 }  // namespace
