@@ -27,8 +27,6 @@ namespace {
 
 namespace json = boost::json;
 using control_test::JsonAnswer;
-using ::quotaflow::testing_util::Child;
-using ::quotaflow::testing_util::FindProgram;
 using ::quotaflow::testing_util::MotoServer;
 using ::quotaflow::testing_util::RunBoto3;
 using std::chrono::minutes;
