@@ -898,3 +898,10 @@ Status Render(const Chart& chart, const std::filesystem::path& path, const Rende
 }
 
 }  // namespace quotaflow::report
+
+// LeakSanitizer (ASan builds only call it): fontconfig, which cairo's text drawing loads, keeps its
+// caches for the life of the process and frees them only in FcFini, which a library must not call
+// while others may still draw. Every program that draws a chart links this file.
+extern "C" const char* __lsan_default_suppressions() {  // NOLINT(bugprone-reserved-identifier)
+  return "leak:libfontconfig.so\n";
+}
