@@ -18,6 +18,7 @@
 
 #include "aws/event_loop.h"
 #include "aws/http_client.h"
+#include "aws/moto_test_util.h"
 #include "aws/test_process.h"
 #include "aws/testdata.h"
 
@@ -34,6 +35,7 @@ using ::testing::StartsWith;
 using testing_util::Child;
 using testing_util::ClosedPort;
 using testing_util::FindProgram;
+using testing_util::MotoServer;
 using testing_util::TempDir;
 
 // --- helpers: child processes ---
@@ -992,64 +994,6 @@ TEST_F(CredentialsTest, StaleImdsCredentialsAreExtendedNotRefetchedOnEveryCall) 
 }
 
 // --- STS AssumeRole ---
-
-// moto_server, started once for the suite (it takes a few seconds).
-class MotoServer {
- public:
-  static MotoServer& Get() {
-    static MotoServer server;
-    return server;
-  }
-  std::string error;
-  std::string url;
-
- private:
-  // Runs moto under a parent that stops it when our end of its stdin closes, so that even a
-  // crashed test (which skips static destructors) leaves no server behind. The parent ignores
-  // SIGTERM (set after spawning moto, which keeps the default): Child's destructor closes stdin
-  // and then sends SIGTERM, and stopping moto from a signal handler as well could deadlock in
-  // Popen.wait.
-  static constexpr const char* kWatchdog =
-      "import signal, subprocess, sys\n"
-      "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)\n"
-      "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-      "sys.stdin.buffer.read()\n"
-      "p.terminate()\n"
-      "p.wait()\n";
-
-  MotoServer() {
-    auto moto = FindProgram("moto_server");
-    auto python = FindProgram("python3");
-    if (!moto || !python) {
-      error = "moto_server or python3 not found in PATH";
-      return;
-    }
-    child_ = Child::Spawn({*python, "-c", kWatchdog, *moto, "-H", "127.0.0.1", "-p", "0"},
-                          /*merge_stderr=*/true, &error);
-    if (!child_) return;
-    // werkzeug announces " * Running on http://127.0.0.1:<port>".
-    while (auto line = child_->ReadLine(seconds(60))) {
-      const size_t at = line->find("Running on http://");
-      if (at != std::string::npos) {
-        url = TrimUrl(line->substr(at + 11));
-        return;
-      }
-    }
-    error = "moto_server did not report its address";
-  }
-  static std::string TrimUrl(std::string s) {
-    while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '/')) s.pop_back();
-    return s;
-  }
-  std::unique_ptr<Child> child_;
-};
-
-#define QF_REQUIRE_MOTO(var)                                                               \
-  MotoServer& var = MotoServer::Get();                                                     \
-  if ((var).url.empty()) {                                                                 \
-    if (::quotaflow::testdata::RunningInCi()) FAIL() << (var).error << " (CI=true)";       \
-    GTEST_SKIP() << (var).error << "; the STS tests need moto (pip install moto[server])"; \
-  }
 
 constexpr const char* kRoleConfig =
     "[profile base]\nregion = us-east-1\n"

@@ -18,7 +18,7 @@
 #include "aws/test_process.h"
 #include "aws/testdata.h"
 #include "bedrock/control_test_util.h"
-#include "bedrock/moto_test_util.h"
+#include "aws/moto_test_util.h"
 #include "bedrock/operations.h"
 #include "bedrock/runtime_client.h"
 

@@ -22,7 +22,7 @@
 #include "aws/test_process.h"
 #include "bedrock/cloudwatch_client.h"
 #include "bedrock/model_catalog.h"
-#include "bedrock/moto_test_util.h"
+#include "aws/moto_test_util.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_table.h"

@@ -1,6 +1,7 @@
 #pragma once
-// Test-only: moto_server, a second, independent implementation of the CloudWatch wire protocol,
-// and boto3 scripts run against it. Shared by the CloudWatch client's tests and the CLI's.
+// Test-only: moto_server, a second, independent implementation of the CloudWatch and STS wire
+// protocols, and boto3 scripts run against it. Shared by the STS credential tests, the CloudWatch
+// client's tests and the CLI's.
 
 #include <gtest/gtest.h>
 
