@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "aws/moto_test_util.h"
 #include "aws/test_process.h"
 #include "aws/testdata.h"
 #include "bedrock/control_test_util.h"
-#include "aws/moto_test_util.h"
 #include "bedrock/operations.h"
 #include "bedrock/runtime_client.h"
 
