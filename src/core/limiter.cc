@@ -64,6 +64,9 @@ Status Validate(const LimiterConfig& c) {
   if (c.period <= Duration::zero()) {
     return tl::unexpected(Error::InvalidArgument("the quota period must be positive"));
   }
+  if (c.window_margin < Duration::zero() || c.window_margin > c.period) {
+    return tl::unexpected(Error::InvalidArgument("window_margin must be in [0, period]"));
+  }
   if (!(c.burst_periods > 0.0 && c.burst_periods <= 1.0)) {
     return tl::unexpected(Error::InvalidArgument(
         fmt::format("burst_periods must be in (0, 1], got {}", c.burst_periods)));
@@ -169,7 +172,7 @@ Limiter::Limiter(const LimiterConfig& config, const Clock& clock)
   // The day is a budget: its capacity is the whole day's quota.
   init(buckets_[kTpd], config.tokens_per_day, period_ns * kPeriodsPerDay, config.tokens_per_day,
        config.initial_daily_fill);
-  slot_ns_ = std::max<int64_t>(1, period_ns / kWindowSlots);
+  slot_ns_ = std::max<int64_t>(1, (period_ns + config.window_margin.count()) / kWindowSlots);
   window_.newest = t / slot_ns_;
 }
 
@@ -189,9 +192,9 @@ Decision Limiter::Decide(const Cost& cost, int64_t t) const {
     return d;
   }
 
-  int64_t earliest = t;
+  int64_t earliest = std::max(t, held_until_ns_);
   Dimension blocking = Dimension::kNone;
-  if (paused_until_ns_ > t) {
+  if (paused_until_ns_ > earliest) {
     earliest = paused_until_ns_;
     blocking = paused_by_;
   }
@@ -361,8 +364,8 @@ Decision Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
   const int64_t t = Ns(now);
   std::lock_guard lock(mu_);
   Decision d;
-  int64_t earliest = t;
-  if (paused_until_ns_ > t) {
+  int64_t earliest = std::max(t, held_until_ns_);
+  if (paused_until_ns_ > earliest) {
     earliest = paused_until_ns_;
     d.blocking = paused_by_;
   }
@@ -385,6 +388,11 @@ Decision Limiter::EstimateDrain(const Cost& total, SteadyTime now) const {
   d.earliest = FromNs(earliest);
   FillRemaining(d, t);
   return d;
+}
+
+void Limiter::HoldUntil(SteadyTime until) {
+  std::lock_guard lock(mu_);
+  held_until_ns_ = Ns(until);
 }
 
 void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,

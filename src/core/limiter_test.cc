@@ -307,6 +307,45 @@ TEST(Limiter, UtilizationCountsNetChargesOverThePeriod) {
   EXPECT_NEAR(limiter.Stats().utilization[1], 0.0, 1e-9);
 }
 
+// A request reaches the server after its grant, and the server's window holds it from arrival: the
+// guard holds each start for a period plus the margin, so the next period's quota is not spent
+// while the server may still count the last one.
+TEST(Limiter, WindowGuardHoldsAStartForAPeriodPlusTheMargin) {
+  FakeClock clock;
+  LimiterConfig c;
+  c.tokens_per_period = 1'000;
+  c.period = seconds(1);
+  c.initial_fill = 1.0;
+  c.window_margin = milliseconds(100);
+  Limiter limiter(c, clock);
+  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
+  ReserveResult first = limiter.Reserve(all);
+  ASSERT_TRUE(first.decision.granted());
+  first.reservation.Settle(1'000);
+  clock.Advance(milliseconds(1'050));  // the bucket has refilled; the margin has not passed
+  ReserveResult early = limiter.Reserve(all);
+  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
+  EXPECT_GT(early.decision.earliest, clock.Now());
+  EXPECT_LE(early.decision.earliest, clock.Now() + milliseconds(52));
+  clock.AdvanceTo(early.decision.earliest);
+  EXPECT_TRUE(limiter.Reserve(all).decision.granted());
+}
+
+TEST(Limiter, AHoldStopsEveryGrantUntilItIsReleased) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  const Cost small{.requests = 1, .tokens = 10, .slots = 1};
+  limiter.HoldUntil(SteadyTime::max());
+  Decision held = limiter.Probe(small, clock.Now());
+  EXPECT_EQ(held.outcome, Outcome::kWait);
+  EXPECT_EQ(held.earliest, SteadyTime::max());
+  limiter.HoldUntil(clock.Now() + seconds(2));  // replaces the hold: a cool-down of 2 s
+  EXPECT_EQ(limiter.Probe(small, clock.Now()).earliest, clock.Now() + seconds(2));
+  clock.Advance(seconds(2));
+  EXPECT_TRUE(limiter.Reserve(small).decision.granted());
+  EXPECT_DOUBLE_EQ(limiter.RateFactor(), 1.0) << "a hold is not a throttle";
+}
+
 TEST(Limiter, InvalidConfigIsRejectedWithReason) {
   LimiterConfig c;
   c.tokens_per_period = -1;
