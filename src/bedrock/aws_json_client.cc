@@ -6,7 +6,6 @@
 #include <thread>
 #include <utility>
 
-#include "aws/errors.h"
 #include "aws/request_signer.h"
 
 namespace quotaflow::bedrock {
@@ -76,7 +75,19 @@ Result<json::object> AwsJsonClient::Call(std::string_view operation, const json:
   request.headers.emplace_back("Content-Type", std::string(protocol_.content_type));
   if (protocol_.query_mode) request.headers.emplace_back("x-amzn-query-mode", "true");
   request.body = json::serialize(body);
+  return Send(operation, request, &aws::ParseAwsJsonError);
+}
 
+Result<json::object> AwsJsonClient::Get(std::string_view operation,
+                                        std::string_view path_and_query) {
+  aws::HttpRequest request;
+  request.method = aws::HttpMethod::kGet;
+  request.url = options_.endpoint + std::string(path_and_query);
+  return Send(operation, request, &aws::ParseRestJsonError);
+}
+
+Result<json::object> AwsJsonClient::Send(std::string_view operation,
+                                         const aws::HttpRequest& request, ErrorParser parse_error) {
   const std::string_view signing_name = aws::GetServiceInfo(protocol_.service).signing_name;
   aws::RequestOptions transport = options_.http;
   transport.on_headers = nullptr;
@@ -102,7 +113,7 @@ Result<json::object> AwsJsonClient::Call(std::string_view operation, const json:
       // costs more retry quota.
       failure.timed_out = failure.error.message.starts_with("timed out");
     } else if (response->status < 200 || response->status >= 300) {
-      failure = aws::ParseAwsJsonError(response->status, response->headers, response->body);
+      failure = parse_error(response->status, response->headers, response->body);
     } else {
       retry_.OnSuccess(state);
       if (response->body.empty()) return json::object();

@@ -1,13 +1,17 @@
 #pragma once
-// The blocking awsJson transport under the control-plane clients (Service Quotas, CloudWatch):
-// one operation = `POST /` with a JSON body, `X-Amz-Target: <prefix><Operation>`, the protocol's
-// Content-Type, SigV4 with the service's signing name; a 2xx body is a JSON object, anything
-// else an error parsed as botocore parses awsJson errors (aws::ParseAwsJsonError: body `__type`,
-// or CloudWatch's `x-amzn-query-error` header). Transient faults and throttles are retried with
-// aws::RetryPolicy's full-jitter backoff; the wait blocks the calling thread, which is fine for
-// the CLI and start-up code these clients serve (the hot path never calls them).
+// The blocking transport under the control-plane clients (Service Quotas, CloudWatch, the bedrock
+// control plane). An awsJson operation is `POST /` with a JSON body,
+// `X-Amz-Target: <prefix><Operation>`, the protocol's Content-Type, SigV4 with the service's
+// signing name; a 2xx body is a JSON object, anything else an error parsed as botocore parses
+// awsJson errors (aws::ParseAwsJsonError: body `__type`, or CloudWatch's `x-amzn-query-error`
+// header). A restJson read (the bedrock control plane's GetInferenceProfile) is a GET of a path,
+// its errors parsed as botocore's RestJSONParser does (aws::ParseRestJsonError). Transient faults
+// and throttles are retried with aws::RetryPolicy's full-jitter backoff; the wait blocks the
+// calling thread, which is fine for the CLI and start-up code these clients serve (the hot path
+// never calls them).
 //
-// Private to bedrock/: service_quotas_client.h and cloudwatch_client.h are the interfaces.
+// Private to bedrock/: service_quotas_client.h, cloudwatch_client.h and
+// inference_profiles_client.h are the interfaces.
 
 #include <boost/json.hpp>
 #include <cstdint>
@@ -21,6 +25,7 @@
 
 #include "aws/credentials_provider.h"
 #include "aws/endpoints.h"
+#include "aws/errors.h"
 #include "aws/http_client.h"
 #include "aws/retry.h"
 #include "aws/sigv4.h"
@@ -34,13 +39,13 @@ namespace quotaflow::bedrock {
 // in front of these calls to pace them.
 aws::RetryOptions ControlPlaneRetryOptions();
 
-// Settings shared by ServiceQuotasClient and CloudWatchClient.
+// Settings shared by ServiceQuotasClient, CloudWatchClient and InferenceProfilesClient.
 struct ControlPlaneOptions {
   // Base URL without a trailing '/': an emulator's or moto's "http://127.0.0.1:<port>", or what
   // aws::ResolveEndpoint returned (which honours --endpoint-url, AWS_ENDPOINT_URL_SERVICE_QUOTAS /
-  // _CLOUDWATCH and the profile's services section: the CLI should resolve with it). Empty = the
-  // regional default, https://servicequotas.<region>.amazonaws.com or
-  // https://monitoring.<region>.amazonaws.com.
+  // _CLOUDWATCH / _BEDROCK and the profile's services section: the CLI should resolve with it).
+  // Empty = the regional default, https://servicequotas.<region>.amazonaws.com,
+  // https://monitoring.<region>.amazonaws.com or https://bedrock.<region>.amazonaws.com.
   std::string endpoint;
   // The SigV4 signing region; also picks the default endpoint. Required.
   std::string region = "us-east-1";
@@ -63,7 +68,8 @@ struct ControlPlaneOptions {
 
 namespace internal {
 
-// What tells one awsJson service from another.
+// What tells one service from another. A restJson service (only Get is called) leaves
+// target_prefix and content_type empty.
 struct AwsJsonProtocol {
   aws::Service service;            // default endpoint and SigV4 signing name
   std::string_view target_prefix;  // "ServiceQuotasV20190624."
@@ -90,11 +96,22 @@ class AwsJsonClient {
   // a JSON object.
   Result<boost::json::object> Call(std::string_view operation, const boost::json::object& body);
 
+  // A restJson GET of `path_and_query` ("/inference-profiles/<percent-encoded id>", already
+  // encoded as the wire carries it), retried as Call is, with errors read as restJson ones.
+  // `operation` only names the call in errors. Returns as Call does.
+  Result<boost::json::object> Get(std::string_view operation, std::string_view path_and_query);
+
   const ControlPlaneOptions& options() const { return options_; }
 
  private:
   AwsJsonClient(aws::HttpClient& http, const Clock& clock, AwsJsonProtocol protocol,
                 ControlPlaneOptions options);
+
+  using ErrorParser = aws::AwsError (*)(int http_status, const aws::HttpHeaders& headers,
+                                        std::string_view body);
+  // Signs and sends `request` until it succeeds or the retry policy gives up.
+  Result<boost::json::object> Send(std::string_view operation, const aws::HttpRequest& request,
+                                   ErrorParser parse_error);
 
   aws::HttpClient& http_;
   const Clock& clock_;

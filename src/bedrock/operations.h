@@ -137,6 +137,8 @@ struct ModelResponse {
   std::string request_id;  // x-amzn-RequestId
   // InvokeModel: the body shape recognised (kOther when none was).
   ModelFamily body_family = ModelFamily::kOther;
+  // HTTP attempts the runtime client made, retries of transient faults included.
+  int attempts = 1;
 };
 
 // Usage from the x-amzn-bedrock-*-token-count headers; nullopt unless the input count is there and

@@ -4,6 +4,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -334,6 +335,7 @@ FinishFn ParsingFinish(std::function<void(CallResult<T>)> done, Parse parse) {
       return done(Failure(std::move(parsed.error()), result->attempts,
                           /*response_started=*/true));
     }
+    if constexpr (std::is_same_v<T, ModelResponse>) parsed->attempts = result->attempts;
     done(std::move(*parsed));
   };
 }
