@@ -497,6 +497,50 @@ void ReadFaults(Section& s, FaultOptions* faults) {
   s.Probability("connection_reset", &faults->connection_reset);
   s.Probability("stalled_response", &faults->stalled_response);
   s.Probability("stream_throttle", &faults->stream_throttle);
+  s.StringList("regions", &faults->regions);
+  s.DurationIn("start_after", std::chrono::hours(24), &faults->start_after);
+}
+
+bool IsAsciiAlnum(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool IsProfileNameChar(char c) { return IsAsciiAlnum(c) || c == ' ' || c == '_' || c == '-'; }
+bool IsRegionChar(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || c == '-'; }
+
+// At most `max` characters, each one `allowed`.
+bool Spelled(std::string_view text, size_t max, bool (*allowed)(char)) {
+  return text.size() <= max && std::all_of(text.begin(), text.end(), allowed);
+}
+
+// Application profiles are read whole here; whether copy_from names something is the catalog's
+// to say, so Emulator::Start checks that.
+void ReadApplicationProfiles(Section& root, std::vector<ApplicationProfileOptions>* profiles) {
+  constexpr std::string_view kKey = "application_profile";
+  const toml::array* array = root.TableArray(kKey);
+  if (array == nullptr) return;
+  ForEachTable(root, kKey, *array, [&](Section& p) {
+    p.Require({"id", "copy_from"});
+    ApplicationProfileOptions profile;
+    p.String("id", Section::Empty::kRejected, &profile.id);
+    p.String("name", Section::Empty::kRejected, &profile.name);
+    p.String("description", Section::Empty::kAllowed, &profile.description);
+    p.String("copy_from", Section::Empty::kRejected, &profile.copy_from);
+    p.String("region", Section::Empty::kRejected, &profile.region);
+    // AWS's own constraints on the id (it becomes a path segment and the ARN's last part), the
+    // name and the description; the region only has to look like one.
+    const auto check = [&p](bool ok, std::string_view key, const std::string& why) {
+      if (!ok && p.table().contains(key)) p.Fail(*p.table().get(key), key, why);
+    };
+    check(Spelled(profile.id, 64, IsAsciiAlnum), "id",
+          "must be 1 to 64 letters and digits, got \"" + profile.id + "\"");
+    check(Spelled(profile.name, 64, IsProfileNameChar), "name",
+          "must be 1 to 64 letters, digits, spaces, '_' or '-', got \"" + profile.name + "\"");
+    check(profile.description.size() <= 200, "description", "must be at most 200 characters");
+    check(Spelled(profile.region, 64, IsRegionChar), "region",
+          "must be a region name like \"us-east-1\", got \"" + profile.region + "\"");
+    check(std::none_of(profiles->begin(), profiles->end(),
+                       [&](const ApplicationProfileOptions& o) { return o.id == profile.id; }),
+          "id", "duplicate application profile id " + profile.id);
+    profiles->push_back(std::move(profile));
+  });
 }
 
 template <typename Options>
@@ -521,6 +565,7 @@ void ReadDocument(Section& root, EmulatorOptions* options) {
   ReadTable(root, "output", &ReadOutput, &options->output);
   ReadTable(root, "latency", &ReadLatency, &options->latency);
   ReadTable(root, "faults", &ReadFaults, &options->faults);
+  ReadApplicationProfiles(root, &options->application_profiles);
   root.RejectUnknownKeys();
 }
 

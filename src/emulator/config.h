@@ -5,7 +5,8 @@
 //
 // Layout: top-level `seed` and `model_catalog`, then the tables [server], [auth] (with
 // [[auth.credentials]]), [quotas] (with [quotas.on_demand], [quotas.cross_region],
-// [quotas.global] and [[quotas.override]]), [service_quotas], [output], [latency] and [faults].
+// [quotas.global] and [[quotas.override]]), [service_quotas], [output], [latency], [faults] and
+// [[application_profile]].
 // Durations are strings with a unit ("250ms", "6s", "1m", "1m30s", "2h") or "0".
 //
 // The file is checked whole before anything is used: an unknown key (a typo must not silently

@@ -58,7 +58,12 @@ std::string Dump(const EmulatorOptions& o) {
       << "\nfaults " << o.faults.internal_error << " " << o.faults.service_unavailable << " "
       << o.faults.model_timeout << " " << o.faults.model_not_ready << " "
       << o.faults.connection_reset << " " << o.faults.stalled_response << " "
-      << o.faults.stream_throttle << "\n";
+      << o.faults.stream_throttle << " " << o.faults.regions.size() << " "
+      << FormatDuration(o.faults.start_after) << "\n";
+  for (const ApplicationProfileOptions& a : o.application_profiles) {
+    out << "application_profile " << a.id << " [" << a.name << "] [" << a.description << "] "
+        << a.copy_from << " [" << a.region << "]\n";
+  }
   return out.str();
 }
 
@@ -92,6 +97,11 @@ TEST(EmulatorConfig, ExampleFileSpellsOutTheDefaults) {
   example.tokens_per_minute = 200'000;
   example.max_concurrency = 20;
   expected.quotas.overrides.push_back(example);
+  ApplicationProfileOptions profile;
+  profile.id = "abc123";
+  profile.name = "contracts-team";
+  profile.copy_from = "us.amazon.nova-lite-v1:0";
+  expected.application_profiles.push_back(profile);
   EXPECT_EQ(Dump(*options), Dump(expected));
 }
 
@@ -259,6 +269,8 @@ model_not_ready = 0.04
 connection_reset = 0.05
 stalled_response = 0
 stream_throttle = 1
+regions = ["us-west-2", "eu-west-1"]
+start_after = "2s"
 )");
   EXPECT_DOUBLE_EQ(o.faults.internal_error, 0.01);
   EXPECT_DOUBLE_EQ(o.faults.service_unavailable, 0.02);
@@ -267,6 +279,35 @@ stream_throttle = 1
   EXPECT_DOUBLE_EQ(o.faults.connection_reset, 0.05);
   EXPECT_DOUBLE_EQ(o.faults.stalled_response, 0);
   EXPECT_DOUBLE_EQ(o.faults.stream_throttle, 1);
+  EXPECT_EQ(o.faults.regions, (std::vector<std::string>{"us-west-2", "eu-west-1"}));
+  EXPECT_EQ(o.faults.start_after, std::chrono::seconds(2));
+}
+
+TEST(EmulatorConfig, ApplicationProfilesKeepTheirOrderAndUnsetFields) {
+  EmulatorOptions o = ParseOk(R"([[application_profile]]
+id = "abc123"
+name = "contracts-team"
+copy_from = "us.amazon.nova-lite-v1:0"
+
+[[application_profile]]
+id = "Legal2"
+copy_from = "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-pro-v1:0"
+description = "Legal's own budget line."
+region = "eu-west-1"
+)");
+  ASSERT_EQ(o.application_profiles.size(), 2u);
+  const ApplicationProfileOptions& first = o.application_profiles[0];
+  EXPECT_EQ(first.id, "abc123");
+  EXPECT_EQ(first.name, "contracts-team");
+  EXPECT_EQ(first.description, "");
+  EXPECT_EQ(first.copy_from, "us.amazon.nova-lite-v1:0");
+  EXPECT_EQ(first.region, "");  // the emulator's default region, decided at start
+  const ApplicationProfileOptions& second = o.application_profiles[1];
+  EXPECT_EQ(second.id, "Legal2");
+  EXPECT_EQ(second.name, "");  // the id, decided at start
+  EXPECT_EQ(second.description, "Legal's own budget line.");
+  EXPECT_EQ(second.copy_from, "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-pro-v1:0");
+  EXPECT_EQ(second.region, "eu-west-1");
 }
 
 TEST(EmulatorConfig, InlineTablesAndDottedKeysAreTheSameTables) {
@@ -304,7 +345,7 @@ const BadConfig kBadConfigs[] = {
     {"TypoAtTopLevel", "sead = 1\n", "emulator.toml:1: sead: unknown key (did you mean seed?)"},
     {"UnknownTopLevelKey", "verbose = true\n",
      "emulator.toml:1: verbose: unknown key (expected one of: seed, model_catalog, server, auth, "
-     "quotas, service_quotas, output, latency, faults)"},
+     "quotas, service_quotas, output, latency, faults, application_profile)"},
     {"TypoInSection", "[quotas.on_demand]\ntokens_per_minte = 5\n",
      "emulator.toml:2: quotas.on_demand.tokens_per_minte: unknown key (did you mean "
      "tokens_per_minute?)"},
@@ -409,6 +450,28 @@ const BadConfig kBadConfigs[] = {
      "max_concurrency or tokens_per_day)"},
     {"EmptyOverrideModel", "[[quotas.override]]\nmodel = \"\"\ntokens_per_minute = 1\n",
      "emulator.toml:2: quotas.override[0].model: must not be empty"},
+    // Application profiles.
+    {"ApplicationProfileWithoutCopyFrom", "[[application_profile]]\nid = \"abc\"\n",
+     "emulator.toml:1: application_profile[0]: missing copy_from"},
+    {"ApplicationProfileIdWithPunctuation",
+     "[[application_profile]]\nid = \"us.abc\"\ncopy_from = \"amazon.nova-lite-v1:0\"\n",
+     "emulator.toml:2: application_profile[0].id: must be 1 to 64 letters and digits, got "
+     "\"us.abc\""},
+    {"ApplicationProfileNameWithSlash",
+     "[[application_profile]]\nid = \"a\"\nname = \"a/b\"\ncopy_from = \"m\"\n",
+     "emulator.toml:3: application_profile[0].name: must be 1 to 64 letters, digits, spaces, '_' "
+     "or '-', got \"a/b\""},
+    {"ApplicationProfileRegionNotARegion",
+     "[[application_profile]]\nid = \"a\"\ncopy_from = \"m\"\nregion = \"US East\"\n",
+     "emulator.toml:4: application_profile[0].region: must be a region name like \"us-east-1\", "
+     "got \"US East\""},
+    {"DuplicateApplicationProfileId",
+     "[[application_profile]]\nid = \"a\"\ncopy_from = \"m\"\n"
+     "[[application_profile]]\nid = \"a\"\ncopy_from = \"n\"\n",
+     "emulator.toml:5: application_profile[1].id: duplicate application profile id a"},
+    {"TypoInApplicationProfile",
+     "[[application_profile]]\nid = \"a\"\ncopy_form = \"m\"\ncopy_from = \"m\"\n",
+     "emulator.toml:3: application_profile[0].copy_form: unknown key (did you mean copy_from?)"},
     // Of several errors, the one on the earliest line is reported, wherever it is read.
     {"EarliestLineWins", "sead = 1\n[server]\nport = 70000\n",
      "emulator.toml:1: sead: unknown key (did you mean seed?)"},

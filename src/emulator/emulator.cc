@@ -101,6 +101,11 @@ class EmulatorImpl {
       owned_catalog_ = std::make_unique<bedrock::ModelCatalog>(std::move(*loaded));
       catalog_ = owned_catalog_.get();
     }
+    Result<ApplicationProfiles> applications = ApplicationProfiles::Create(
+        options_.application_profiles, options_.auth.default_region, *catalog_);
+    if (!applications) return tl::unexpected(applications.error());
+    applications_ = std::move(*applications);
+    started_at_ = clock_.Now();
     books_ = std::make_unique<QuotaBooks>(options_.quotas.books, clock_);
     table_ = std::make_unique<QuotaTable>(options_.quotas, *catalog_);
     table_->OnChange([this](std::string_view region) { ResyncRegion(region); });
@@ -246,7 +251,8 @@ class EmulatorImpl {
                                      "Only GET is supported here.", request_id));
           return;
         }
-        responder.Respond(HandleInferenceProfiles(target, region, *catalog_, request_id));
+        responder.Respond(
+            HandleInferenceProfiles(target, region, *catalog_, applications_, request_id));
         return;
       case Api::kRuntime:
         HandleRuntime(request, std::move(responder), region, request_id);
@@ -324,11 +330,13 @@ class EmulatorImpl {
       responder.Respond(RestJsonError(404, "UnknownOperationException", "", request_id));
       return;
     }
-    auto parsed = ParseInvocation(path->first, path->second, request.body, region, *catalog_);
+    auto parsed =
+        ParseInvocation(path->first, path->second, request.body, region, *catalog_, applications_);
     if (!parsed) {
       const ApiError& e = parsed.error();
       // CloudWatch keeps metrics only for models that exist.
-      if (catalog_->Find(path->second) != nullptr) {
+      if (catalog_->Find(path->second) != nullptr ||
+          applications_.Find(path->second, region) != nullptr) {
         RecordOutcome(region, path->second, InvocationRecord::Outcome::kClientError);
       }
       responder.Respond(RestJsonError(e.status, e.code, e.message, request_id));
@@ -400,6 +408,11 @@ class EmulatorImpl {
         0) {
       return false;
     }
+    if (!f.regions.empty() &&
+        std::find(f.regions.begin(), f.regions.end(), region) == f.regions.end()) {
+      return false;
+    }
+    if (clock_.Now() - started_at_ < f.start_after) return false;
     SplitMix64 rng(MixSeed(options_.seed ^ 0xfa017ULL,
                            fault_sequence_.fetch_add(1, std::memory_order_relaxed)));
     double x = rng.NextDouble();
@@ -631,6 +644,7 @@ class EmulatorImpl {
   const Clock& clock_;
   std::unique_ptr<bedrock::ModelCatalog> owned_catalog_;
   const bedrock::ModelCatalog* catalog_ = &bedrock::ModelCatalog::Default();
+  ApplicationProfiles applications_;  // set by Start, before the server runs; then immutable
   std::unique_ptr<QuotaBooks> books_;
   std::unique_ptr<QuotaTable> table_;
   std::unique_ptr<CloudWatch> cloudwatch_;
@@ -638,6 +652,7 @@ class EmulatorImpl {
   std::unordered_set<std::string> bearer_keys_;
   std::atomic<uint64_t> fault_sequence_{0};
   std::atomic<int64_t> faults_injected_{0};
+  SteadyTime started_at_{};  // set by Start: faults.start_after counts from it
   std::mutex cache_mu_;
   std::unordered_map<uint64_t, SteadyTime> prompt_cache_;  // GUARDED_BY(cache_mu_)
   // Declared after everything its handlers use, so that it stops (joining the I/O threads)

@@ -34,7 +34,8 @@ class Emulator {
   ~Emulator();
 
   // Validates the options, loads the model catalog, binds and starts serving. kInvalidArgument
-  // naming the bad option; kIo when the catalog cannot be read or the port bound.
+  // naming the bad option (an application profile's copy_from included: see
+  // ApplicationProfiles::Create); kIo when the catalog cannot be read or the port bound.
   Status Start();
   // Graceful: in-flight requests finish (up to the server's grace), then the port closes.
   void Stop();

@@ -453,6 +453,21 @@ TEST_F(EmulatorTest, EachRegionFromTheCredentialScopeHasItsOwnQuota) {
   EXPECT_EQ(Key(std::string("us-west-2/") + kHaiku).at("counters").at("admitted").as_int64(), 1);
 }
 
+TEST_F(EmulatorTest, FaultsHitOnlyTheirRegionsAndOnlyAfterTheirStart) {
+  EmulatorOptions options = FastOptions();
+  options.faults.service_unavailable = 1.0;
+  options.faults.regions = {"us-west-2"};
+  options.faults.start_after = std::chrono::milliseconds(500);
+  StartEmulator(std::move(options));
+  const std::string body = ConverseBody("hello", 20);
+  EXPECT_TRUE(Client("us-west-2").ConverseSync({kHaiku, body})) << "before start_after";
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto failed = Client("us-west-2").ConverseSync({kHaiku, body});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().error.http_status, 503);
+  EXPECT_TRUE(Client("us-east-1").ConverseSync({kHaiku, body})) << "another region is healthy";
+}
+
 struct FaultCase {
   double FaultOptions::*probability;
   int status;

@@ -1,5 +1,6 @@
 #include "emulator/inference_profiles.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -49,6 +50,30 @@ json::object Profile(const bedrock::ModelInfo& model, std::string_view prefix,
   return p;
 }
 
+std::string ApplicationProfileArn(std::string_view region, std::string_view id) {
+  return "arn:aws:bedrock:" + std::string(region) + ":" + kDefaultAccountId +
+         ":application-inference-profile/" + std::string(id);
+}
+
+json::object ApplicationProfileJson(const ApplicationProfile& a) {
+  json::object p;
+  p["inferenceProfileName"] = a.name;
+  if (!a.description.empty()) p["description"] = a.description;
+  p["createdAt"] = kCreatedAt;
+  p["updatedAt"] = kCreatedAt;
+  p["inferenceProfileArn"] = a.arn;
+  json::array models;
+  for (const std::string& destination : a.model_regions) {
+    models.push_back(json::object{{"modelArn", "arn:aws:bedrock:" + destination +
+                                                   "::foundation-model/" + a.source.model->id}});
+  }
+  p["models"] = std::move(models);
+  p["inferenceProfileId"] = a.id;
+  p["status"] = "ACTIVE";
+  p["type"] = "APPLICATION";
+  return p;
+}
+
 std::string QueryParam(std::string_view query, std::string_view name) {
   while (!query.empty()) {
     const size_t amp = query.find('&');
@@ -92,8 +117,66 @@ bool ProfileServesRegion(std::string_view prefix, std::string_view region) {
   return false;
 }
 
+Result<ApplicationProfiles> ApplicationProfiles::Create(
+    const std::vector<ApplicationProfileOptions>& options, std::string_view default_region,
+    const bedrock::ModelCatalog& catalog) {
+  ApplicationProfiles result;
+  for (const ApplicationProfileOptions& o : options) {
+    const std::string where = "application_profile " + o.id + ": copy_from '" + o.copy_from + "'";
+    if (o.id.empty()) {
+      return tl::make_unexpected(Error::InvalidArgument("an application_profile has no id"));
+    }
+    // A config file cannot repeat an id (config.cc rejects it); options built in code might.
+    if (std::any_of(result.profiles_.begin(), result.profiles_.end(),
+                    [&](const ApplicationProfile& p) { return p.id == o.id; })) {
+      return tl::make_unexpected(
+          Error::InvalidArgument("duplicate application profile id " + o.id));
+    }
+    ApplicationProfile p;
+    p.id = o.id;
+    p.name = o.name.empty() ? o.id : o.name;
+    p.description = o.description;
+    p.region = o.region.empty() ? std::string(default_region) : o.region;
+    p.arn = ApplicationProfileArn(p.region, p.id);
+    Result<bedrock::ResolvedModel> source = catalog.Resolve(o.copy_from);
+    if (!source) {
+      return tl::make_unexpected(Error::InvalidArgument(
+          where + ": not a model or system-defined inference profile of the catalog (" +
+          source.error().message + ")"));
+    }
+    if (!source->profile.empty() && !ProfileServesRegion(source->profile, p.region)) {
+      return tl::make_unexpected(Error::InvalidArgument(
+          where + ": that profile is not available in " + p.region + ", the profile's region"));
+    }
+    if (!source->OnDemandAllowed()) {
+      std::string copies;
+      for (const std::string& prefix : source->model->profiles) {
+        if (!ProfileServesRegion(prefix, p.region)) continue;
+        copies += (copies.empty() ? "" : ", ") + source->model->ProfileId(prefix);
+      }
+      return tl::make_unexpected(Error::InvalidArgument(
+          where + ": Bedrock serves this model only through inference profiles; copy one" +
+          (copies.empty() ? std::string(" (none serves ") + p.region + ")" : ": " + copies)));
+    }
+    p.model_regions = source->profile.empty() ? std::vector<std::string>{p.region}
+                                              : DestinationRegions(source->profile);
+    p.source = *source;
+    result.profiles_.push_back(std::move(p));
+  }
+  return result;
+}
+
+const ApplicationProfile* ApplicationProfiles::Find(std::string_view id_or_arn,
+                                                    std::string_view region) const {
+  for (const ApplicationProfile& p : profiles_) {
+    if (p.region == region && (p.id == id_or_arn || p.arn == id_or_arn)) return &p;
+  }
+  return nullptr;
+}
+
 server::ServerResponse HandleInferenceProfiles(std::string_view target, std::string_view region,
                                                const bedrock::ModelCatalog& catalog,
+                                               const ApplicationProfiles& applications,
                                                std::string_view request_id) {
   std::string_view path = target;
   std::string_view query;
@@ -105,11 +188,16 @@ server::ServerResponse HandleInferenceProfiles(std::string_view target, std::str
   std::string_view rest = path.substr(kBase.size());
   if (rest.size() > 1 && rest.front() == '/') {  // GetInferenceProfile
     const std::string id = aws::UriDecode(rest.substr(1));
+    if (const ApplicationProfile* application = applications.Find(id, region)) {
+      return JsonResponse(json::serialize(ApplicationProfileJson(*application)), request_id);
+    }
     const bedrock::ModelInfo* model = nullptr;
     std::string_view prefix;
     std::string_view bare = id;
     if (const size_t slash = bare.rfind('/'); slash != std::string_view::npos) {
-      bare = bare.substr(slash + 1);  // an inference-profile ARN
+      // An ARN: only a system-defined profile's is looked up by its id.
+      bare = bare.substr(0, slash).ends_with(":inference-profile") ? bare.substr(slash + 1)
+                                                                   : std::string_view();
     }
     if (const size_t dot = bare.find('.'); dot != std::string_view::npos) {
       prefix = bare.substr(0, dot);
@@ -152,21 +240,33 @@ server::ServerResponse HandleInferenceProfiles(std::string_view target, std::str
                            request_id);
     }
   }
+  // One list, system-defined profiles first, then the region's application profiles; a page
+  // token is the position in it.
   json::array summaries;
   size_t index = 0;
   std::string next;
-  if (type != "APPLICATION") {  // the emulator has no application profiles
+  const auto take = [&](const auto& make_profile) {
+    if (!next.empty() || index++ < start) return;
+    if (summaries.size() == max_results) {
+      next = std::to_string(index - 1);
+      return;
+    }
+    summaries.push_back(make_profile());
+  };
+  if (type != "APPLICATION") {
     for (const bedrock::ModelInfo& model : catalog.models()) {
       for (const std::string& prefix : model.profiles) {
-        if (!ProfileServesRegion(prefix, region)) continue;
-        if (index++ < start) continue;
-        if (summaries.size() == max_results) {
-          next = std::to_string(index - 1);
-          break;
+        if (ProfileServesRegion(prefix, region)) {
+          take([&] { return Profile(model, prefix, region); });
         }
-        summaries.push_back(Profile(model, prefix, region));
       }
-      if (!next.empty()) break;
+    }
+  }
+  if (type != "SYSTEM_DEFINED") {
+    for (const ApplicationProfile& application : applications.profiles()) {
+      if (application.region == region) {
+        take([&] { return ApplicationProfileJson(application); });
+      }
     }
   }
   json::object body;

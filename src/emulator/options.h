@@ -118,6 +118,23 @@ struct FaultOptions {
   // Streams only: a 200 stream that ends with a mid-stream throttlingException frame after its
   // first delta (charged its full reservation: the server had admitted it).
   double stream_throttle = 0;
+  // Only requests for these regions are faulted; empty = every region. With `start_after`, a
+  // region that "starts failing" mid-run, for failover tests.
+  std::vector<std::string> regions;
+  // Faults begin this long after Start.
+  Duration start_after = Duration::zero();
+};
+
+// An application inference profile (bedrock-wire.md section 8), as CreateInferenceProfile with
+// `modelSource.copyFrom` would make it: the id names it, and it serves the model its source
+// serves, in the regions its source covers, drawing on its source's quotas (as on Bedrock, an
+// application profile has no quota of its own). It exists in one region, like on AWS.
+struct ApplicationProfileOptions {
+  std::string id;           // the ARN's last part, "abc123": 1 to 64 letters and digits
+  std::string name;         // inferenceProfileName; empty = the id
+  std::string description;  // empty = none in the responses
+  std::string copy_from;    // a base model id or system-defined profile id (or either's ARN)
+  std::string region;       // empty = auth.default_region
 };
 
 struct ServerOptions {
@@ -137,6 +154,8 @@ struct EmulatorOptions {
   OutputLengthOptions output;
   LatencyOptions latency;
   FaultOptions faults;
+  // The account's application inference profiles; ids are unique. Default: none.
+  std::vector<ApplicationProfileOptions> application_profiles;
 };
 
 }  // namespace quotaflow::emulator

@@ -581,7 +581,8 @@ std::optional<std::pair<Operation, std::string>> ParseRuntimePath(std::string_vi
 
 tl::expected<Invocation, ApiError> ParseInvocation(Operation op, std::string model_id,
                                                    std::string_view body, std::string_view region,
-                                                   const bedrock::ModelCatalog& catalog) {
+                                                   const bedrock::ModelCatalog& catalog,
+                                                   const ApplicationProfiles& applications) {
   Invocation inv;
   inv.op = op;
   inv.model_id = std::move(model_id);
@@ -589,6 +590,11 @@ tl::expected<Invocation, ApiError> ParseInvocation(Operation op, std::string mod
     return tl::unexpected(Validation("The provided model identifier is invalid."));
   }
   Result<bedrock::ResolvedModel> resolved = catalog.Resolve(inv.model_id);
+  if (!resolved) {
+    if (const ApplicationProfile* application = applications.Find(inv.model_id, region)) {
+      resolved = application->source;  // ApplicationProfiles::Create checked it serves `region`
+    }
+  }
   if (!resolved ||
       (!resolved->profile.empty() && !ProfileServesRegion(resolved->profile, region))) {
     return tl::unexpected(Validation("The provided model identifier is invalid."));

@@ -20,6 +20,8 @@
 
 namespace quotaflow::emulator {
 
+class ApplicationProfiles;  // inference_profiles.h
+
 // An error as the service sends it: HTTP status, x-amzn-ErrorType code, message.
 struct ApiError {
   int status = 400;
@@ -35,6 +37,7 @@ inline constexpr int64_t kMinCacheablePrefixTokens = 1024;
 struct Invocation {
   bedrock::Operation op = bedrock::Operation::kConverse;
   std::string model_id;  // as the path named it, percent-decoded
+  // The model and path it is served on; for an application profile, its source's.
   bedrock::ResolvedModel resolved;
   // Every input token, a cacheable prefix included.
   int64_t input_tokens = 0;
@@ -56,10 +59,13 @@ std::optional<std::pair<bedrock::Operation, std::string>> ParseRuntimePath(std::
 
 // Validates and measures a runtime request in `region`. CountTokens bodies are unwrapped
 // ({"input":{"converse":{...}}} or {"input":{"invokeModel":{"body":"<base64>"}}}) and measured as
-// the request they wrap. Errors carry Bedrock's status, code and message.
+// the request they wrap. A model id naming one of `applications` in `region` (its id or ARN) is
+// the model the profile copies, on its source's path (Invocation::resolved). Errors carry
+// Bedrock's status, code and message.
 tl::expected<Invocation, ApiError> ParseInvocation(bedrock::Operation op, std::string model_id,
                                                    std::string_view body, std::string_view region,
-                                                   const bedrock::ModelCatalog& catalog);
+                                                   const bedrock::ModelCatalog& catalog,
+                                                   const ApplicationProfiles& applications);
 
 // What the "model" produced for one admitted request.
 struct Generation {
