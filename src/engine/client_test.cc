@@ -1,0 +1,575 @@
+// quotaflow::Client end to end: real HTTP against an in-process emulator that counts quota with
+// its own code (emulator/quota_books), in each of its three ways of counting a period.
+
+#include "quotaflow/client.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aws/credentials_provider.h"
+#include "aws/event_loop.h"
+#include "aws/http_client.h"
+#include "bedrock/inference_profiles_client.h"
+#include "bedrock/service_quotas_client.h"
+#include "emulator/emulator.h"
+#include "emulator/options.h"
+
+namespace quotaflow {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kModel[] = "amazon.nova-lite-v1:0";
+
+// A Converse body whose user text is `words` words long, asking for at most `max_tokens`.
+std::string ConverseBody(int words, int64_t max_tokens, int salt = 0) {
+  std::string text = "Summarize request " + std::to_string(salt) + ":";
+  for (int i = 0; i < words; ++i) text += " clause" + std::to_string(i % 97);
+  return R"({"messages":[{"role":"user","content":[{"text":")" + text +
+         R"("}]}],"inferenceConfig":{"maxTokens":)" + std::to_string(max_tokens) + "}}";
+}
+
+emulator::EmulatorOptions FastEmulator(int64_t tpm, Duration period, emulator::CountingMode mode) {
+  emulator::EmulatorOptions options;
+  options.server.port = 0;
+  options.latency = emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
+  options.output.distribution = emulator::OutputLengthOptions::Distribution::kFixed;
+  options.output.mean = 200;
+  options.quotas.books.mode = mode;
+  options.quotas.books.period = period;
+  emulator::QuotaOverride quota;
+  quota.model = kModel;
+  quota.tokens_per_minute = tpm;
+  options.quotas.overrides.push_back(quota);
+  return options;
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void StartEmulator(emulator::EmulatorOptions options) {
+    emulator_ = std::make_unique<emulator::Emulator>(std::move(options));
+    Status started = emulator_->Start();
+    ASSERT_TRUE(started) << started.error().message;
+  }
+
+  ClientOptions Options(int64_t tpm, Duration period) {
+    ClientOptions options;
+    options.endpoint = emulator_->endpoint();
+    options.credentials = &credentials_;
+    options.limits[kModel].tokens_per_minute = tpm;
+    options.period = period;
+    options.jitter_seed = 11;
+    options.warn = [this](const std::string& w) {
+      std::lock_guard lock(mu_);
+      warnings_.push_back(w);
+    };
+    return options;
+  }
+
+  std::unique_ptr<Client> MakeClient(ClientOptions options) {
+    auto client = Client::Create(std::move(options));
+    EXPECT_TRUE(client) << client.error().message;
+    return client ? std::move(*client) : nullptr;
+  }
+
+  // Submits every request, waits for all, and returns the results in submission order.
+  std::vector<RequestResult> RunAll(Client& client, const std::vector<ModelRequest>& requests,
+                                    const std::vector<int>& priorities = {}) {
+    std::vector<std::optional<RequestResult>> out(requests.size());
+    std::mutex mu;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      SubmitOptions o;
+      o.priority = priorities.empty() ? kPriorityNormal : priorities[i];
+      o.tag = i;
+      client.Submit(requests[i], o, [&out, &mu, i](RequestResult r) {
+        std::lock_guard lock(mu);
+        out[i] = std::move(r);
+      });
+    }
+    EXPECT_TRUE(client.WaitIdle(std::chrono::minutes(2)));
+    std::vector<RequestResult> results;
+    std::lock_guard lock(mu);
+    for (auto& r : out) {
+      EXPECT_TRUE(r.has_value());
+      if (r) results.push_back(std::move(*r));
+    }
+    return results;
+  }
+
+  std::vector<std::string> warnings() {
+    std::lock_guard lock(mu_);
+    return warnings_;
+  }
+
+  aws::StaticCredentialsProvider credentials_{
+      aws::Credentials{emulator::kDefaultAccessKeyId, emulator::kDefaultSecretAccessKey, ""}};
+  std::unique_ptr<emulator::Emulator> emulator_;
+  std::mutex mu_;
+  std::vector<std::string> warnings_;  // guarded by mu_
+};
+
+std::vector<ModelRequest> Requests(int n, int words, int64_t max_tokens) {
+  std::vector<ModelRequest> requests;
+  for (int i = 0; i < n; ++i) {
+    ModelRequest r;
+    r.model_id = kModel;
+    r.body = ConverseBody(words, max_tokens, i);
+    requests.push_back(std::move(r));
+  }
+  return requests;
+}
+
+TEST_F(ClientTest, ConverseSettlesFromTheUsageTheServerReports) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  auto client = MakeClient(Options(400'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(100, 500);
+  RequestResult result = client->Call(request);
+  ASSERT_TRUE(result) << result.error().error.ToString();
+  EXPECT_FALSE(result->text.empty());
+  EXPECT_EQ(result->usage.output_tokens, 200);
+  EXPECT_GT(result->usage.input_tokens, 100);
+  EXPECT_EQ(result->settled_tokens, result->usage.input_tokens + 200);  // burndown 1
+  ClientStats stats = client->Stats();
+  ASSERT_EQ(stats.models.size(), 1u);
+  EXPECT_EQ(stats.models[0].completed, 1);
+  EXPECT_EQ(stats.models[0].tokens_settled, result->settled_tokens);
+  EXPECT_EQ(stats.models[0].limits.source, "config");
+}
+
+// TPM-bound: the quota is 60× the largest request, the period two seconds. Measured over the
+// steady part (after the first period, up to the last start, the queue never empty), the tokens the
+// server settled for the requests started there must be at least 95% of the quota, with zero 429s
+// against the token bucket and at most 1 per 1,000 against the window counters.
+class TpmBoundTest : public ClientTest,
+                     public ::testing::WithParamInterface<emulator::CountingMode> {};
+
+TEST_P(TpmBoundTest, UsesAtLeast95PercentOfTheTokenQuotaWithoutThrottles) {
+  constexpr int64_t kTpm = 120'000;
+  const Duration period = seconds(2);
+  StartEmulator(FastEmulator(kTpm, period, GetParam()));
+  auto client = MakeClient(Options(kTpm, period));
+  // ~900 input tokens + max_tokens 1,000 reserved (< kTpm / 30); ~1,100 settled each.
+  std::vector<ModelRequest> requests = Requests(480, 400, 1'000);
+  auto largest = client->CostOf(requests[0]);
+  ASSERT_TRUE(largest);
+  ASSERT_LE(largest->tokens * 30, kTpm);
+
+  std::vector<RequestResult> results = RunAll(*client, requests);
+  ASSERT_EQ(results.size(), requests.size());
+  SteadyTime first = SteadyTime::max();
+  SteadyTime last = SteadyTime::min();
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    first = std::min(first, r->started);
+    last = std::max(last, r->started);
+  }
+  const SteadyTime from = first + period;
+  const SteadyTime to = last;
+  ASSERT_GT(to - from, 2 * period) << "the run is too short to have a steady part";
+  int64_t settled = 0;
+  for (const RequestResult& r : results) {
+    if (r->started >= from && r->started < to) settled += r->settled_tokens;
+  }
+  const double quota_in_window =
+      static_cast<double>(kTpm) * ToSeconds(to - from) / ToSeconds(period);
+  const double used = static_cast<double>(settled) / quota_in_window;
+  EXPECT_GE(used, 0.95) << "steady-state use of the TPM quota";
+  EXPECT_LE(used, 1.02) << "more than the quota: the server should have throttled";
+
+  const ModelStats stats = client->Stats().models.at(0);
+  if (GetParam() == emulator::CountingMode::kTokenBucket) {
+    EXPECT_EQ(stats.throttles, 0);
+  } else {
+    EXPECT_LE(stats.throttles * 1000, static_cast<int64_t>(requests.size()));
+  }
+  EXPECT_EQ(stats.completed, static_cast<int64_t>(requests.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(EachServerCountingMode, TpmBoundTest,
+                         ::testing::Values(emulator::CountingMode::kTokenBucket,
+                                           emulator::CountingMode::kFixedWindow,
+                                           emulator::CountingMode::kSlidingWindow));
+
+Duration Quantile(std::vector<Duration> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+TEST_F(ClientTest, UnderSaturationHighFinishesBeforeNormalBeforeLowWithinTheAgingBound) {
+  constexpr int64_t kTpm = 60'000;
+  const Duration period = seconds(1);
+  StartEmulator(FastEmulator(kTpm, period, emulator::CountingMode::kTokenBucket));
+  ClientOptions options = Options(kTpm, period);
+  auto client = MakeClient(options);
+  // 240 requests, ~4 s of quota, queued at once in interleaved priorities.
+  std::vector<ModelRequest> requests = Requests(240, 400, 1'000);
+  std::vector<int> priorities;
+  for (size_t i = 0; i < requests.size(); ++i) priorities.push_back(static_cast<int>(i % 3));
+  const SteadyTime submitted = SystemClock().Now();
+  std::vector<RequestResult> results = RunAll(*client, requests, priorities);
+  std::map<int, std::vector<Duration>> completion;
+  std::map<int, Duration> longest_wait;
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    completion[r->priority].push_back(r->finished - submitted);
+    longest_wait[r->priority] = std::max(longest_wait[r->priority], r->waited);
+  }
+  for (double q : {0.5, 0.99}) {
+    EXPECT_LT(Quantile(completion[kPriorityHigh], q), Quantile(completion[kPriorityNormal], q))
+        << "quantile " << q;
+    EXPECT_LT(Quantile(completion[kPriorityNormal], q), Quantile(completion[kPriorityLow], q))
+        << "quantile " << q;
+  }
+  // scheduler.h: no waiter waits more than (its distance to the top priority) × aging_step plus
+  // the time to serve what was ranked ahead of it then: here, all the higher work (~3 s).
+  const Duration bound = 2 * options.scheduler.aging_step + seconds(10);
+  EXPECT_LT(longest_wait[kPriorityLow], bound);
+}
+
+TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds) {
+  // The server grants half what the client was told: it throttles, the client cuts its rate,
+  // requeues, and every request still succeeds.
+  const Duration period = seconds(1);
+  StartEmulator(FastEmulator(20'000, period, emulator::CountingMode::kTokenBucket));
+  ClientOptions options = Options(40'000, period);
+  options.max_throttle_requeues = 50;
+  auto client = MakeClient(options);
+  std::vector<RequestResult> results = RunAll(*client, Requests(60, 300, 500));
+  int throttled = 0;
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    throttled += r->throttles;
+  }
+  const ModelStats stats = client->Stats().models.at(0);
+  EXPECT_GT(stats.throttles, 0);
+  EXPECT_EQ(stats.throttles, throttled);
+  EXPECT_EQ(stats.completed, 60);
+  EXPECT_GT(stats.limiter.server_throttles, 0);
+}
+
+TEST_F(ClientTest, AValidationErrorFailsAtOnceWithTheServersMessage) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  auto client = MakeClient(Options(400'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(10, 20'000);  // above Nova Lite's 10,000 maximum
+  const SteadyTime before = SystemClock().Now();
+  RequestResult result = client->Call(request);
+  // Reserved at the model's maximum (what Bedrock would ever admit), so it does not wait 3 s for
+  // 20,000 tokens of quota only to be refused.
+  EXPECT_LT(SystemClock().Now() - before, seconds(2));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().error.code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(result.error().error.aws_code, "ValidationException");
+  EXPECT_EQ(result.error().attempts, 1);
+  EXPECT_FALSE(result.error().charged);
+  // Refunded: nothing is settled for it.
+  EXPECT_EQ(client->Stats().models.at(0).limiter.settled_tokens, 0);
+}
+
+TEST_F(ClientTest, AnUnknownModelFailsThroughTheCallback) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  auto client = MakeClient(Options(400'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.model_id = "acme.no-such-model-v1:0";
+  request.body = ConverseBody(10, 100);
+  RequestResult result = client->Call(request);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().error.code, ErrorCode::kNotFound);
+}
+
+TEST_F(ClientTest, ARequestLargerThanAPeriodsQuotaFailsAsImpossible) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  auto client = MakeClient(Options(1'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(10, 5'000);
+  RequestResult result = client->Call(request);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().error.code, ErrorCode::kImpossible);
+}
+
+TEST_F(ClientTest, TransientFaultsCostRetriesNotRequests) {
+  emulator::EmulatorOptions eo =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  eo.faults.service_unavailable = 0.1;
+  eo.seed = 5;
+  StartEmulator(eo);
+  ClientOptions options = Options(400'000, std::chrono::minutes(1));
+  options.transient_backoff = milliseconds(10);
+  auto client = MakeClient(options);
+  std::vector<RequestResult> results = RunAll(*client, Requests(100, 50, 100));
+  int attempts = 0;
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    attempts += r->attempts;
+  }
+  EXPECT_GT(attempts, 100) << "some requests met a 503 and were retried";
+  EXPECT_EQ(client->Stats().models.at(0).completed, 100);
+}
+
+TEST_F(ClientTest, ModelNotReadyIsRetriedWithoutCuttingTheRate) {
+  emulator::EmulatorOptions eo =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  eo.faults.model_not_ready = 0.2;
+  eo.seed = 9;
+  StartEmulator(eo);
+  ClientOptions options = Options(400'000, std::chrono::minutes(1));
+  options.transient_backoff = milliseconds(10);
+  auto client = MakeClient(options);
+  std::vector<RequestResult> results = RunAll(*client, Requests(30, 50, 100));
+  int attempts = 0;
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    attempts += r->attempts;
+  }
+  EXPECT_GT(attempts, 30) << "some requests met ModelNotReady and were retried";
+  const ModelStats stats = client->Stats().models.at(0);
+  EXPECT_EQ(stats.completed, 30);
+  EXPECT_EQ(stats.throttles, 0) << "ModelNotReady is not a quota throttle";
+  EXPECT_EQ(stats.limiter.server_throttles, 0);
+  EXPECT_DOUBLE_EQ(stats.limiter.rate_factor, 1.0);
+}
+
+TEST_F(ClientTest, ATokensPerDayThrottlePausesTheModelWithAWarningInsteadOfFailing) {
+  // A 100 ms period makes the emulator's day 144 s; its daily quota admits about eight requests
+  // (~310 tokens settled each).
+  const Duration period = milliseconds(100);
+  emulator::EmulatorOptions eo =
+      FastEmulator(1'000'000, period, emulator::CountingMode::kTokenBucket);
+  eo.quotas.overrides.back().tokens_per_day = 2'500;
+  StartEmulator(eo);
+  ClientOptions options = Options(1'000'000, period);  // the client does not know the daily quota
+  auto client = MakeClient(options);
+  std::mutex mu;
+  int finished = 0;
+  std::vector<ModelRequest> requests = Requests(12, 50, 1'000);
+  for (ModelRequest& r : requests) {
+    client->Submit(std::move(r), {}, [&](const RequestResult&) {
+      std::lock_guard lock(mu);
+      ++finished;
+    });
+  }
+  // Pauses last 60 periods (6 s here): the throttled requests wait, they do not fail.
+  const SteadyTime until = SystemClock().Now() + seconds(2);
+  while (SystemClock().Now() < until && warnings().empty()) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_EQ(warnings().size(), 1u);
+  EXPECT_NE(warnings()[0].find("tokens-per-day quota"), std::string::npos) << warnings()[0];
+  std::this_thread::sleep_for(milliseconds(500));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_LT(finished, 12) << "the throttled requests wait for the day to free";
+  }
+  const ModelStats stats = client->Stats().models.at(0);
+  EXPECT_GE(stats.throttles, 1);
+  EXPECT_EQ(stats.failed, 0);
+  EXPECT_DOUBLE_EQ(stats.limiter.rate_factor, 1.0) << "a daily throttle does not cut the rate";
+  client->CancelQueued();
+}
+
+TEST_F(ClientTest, AStreamThatBreaksAfterItsAnswerIsChargedItsWholeReservation) {
+  emulator::EmulatorOptions eo =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  eo.faults.stream_throttle = 1.0;
+  StartEmulator(eo);
+  auto client = MakeClient(Options(400'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.api = Api::kConverseStream;
+  request.model_id = kModel;
+  request.body = ConverseBody(50, 300);
+  request.input_tokens = 100;
+  RequestResult result = client->Call(request);
+  ASSERT_FALSE(result);
+  EXPECT_TRUE(result.error().charged);
+  const ModelStats stats = client->Stats().models.at(0);
+  EXPECT_EQ(stats.limiter.settled_tokens, 100 + 300);
+  EXPECT_EQ(stats.limiter.refunds, 0);
+}
+
+TEST_F(ClientTest, ConverseStreamSettlesOnItsMetadataEvent) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  auto client = MakeClient(Options(400'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.api = Api::kConverseStream;
+  request.model_id = kModel;
+  request.body = ConverseBody(50, 300);
+  RequestResult result = client->Call(request);
+  ASSERT_TRUE(result) << result.error().error.ToString();
+  EXPECT_EQ(result->usage.output_tokens, 200);
+  EXPECT_EQ(client->Stats().models.at(0).limiter.settled_tokens, result->settled_tokens);
+}
+
+TEST_F(ClientTest, ADeadlineThatCannotBeMetFailsNow) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  // 6,000 tokens per minute and an empty bucket: a 1,100-token request waits ~11 s.
+  auto client = MakeClient(Options(6'000, std::chrono::minutes(1)));
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(10, 1'000);
+  SubmitOptions o;
+  o.deadline = SystemClock().Now() + seconds(2);
+  const SteadyTime before = SystemClock().Now();
+  RequestResult result = client->Call(request, o);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().error.code, ErrorCode::kDeadlineExceeded);
+  EXPECT_LT(SystemClock().Now() - before, seconds(1)) << "failed at once, not at the deadline";
+}
+
+TEST_F(ClientTest, CancelQueuedStopsNewStartsAndLetsInFlightFinish) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  ClientOptions options = Options(12'000, std::chrono::minutes(1));
+  options.limiter.initial_fill = 1.0;  // ~10 start at once, the rest wait minutes
+  auto client = MakeClient(options);
+  std::vector<ModelRequest> requests = Requests(40, 50, 1'000);
+  std::mutex mu;
+  int ok = 0;
+  int cancelled = 0;
+  for (auto& r : requests) {
+    client->Submit(r, {}, [&](RequestResult res) {
+      std::lock_guard lock(mu);
+      if (res) ++ok;
+      if (!res && res.error().error.code == ErrorCode::kCancelled) ++cancelled;
+    });
+  }
+  client->CancelQueued();
+  ASSERT_TRUE(client->WaitIdle(seconds(30)));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ok + cancelled, 40);
+  EXPECT_GT(cancelled, 20);
+}
+
+TEST_F(ClientTest, LimitsComeFromServiceQuotasWhenNotConfigured) {
+  StartEmulator(
+      FastEmulator(123'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  aws::EventLoop loop(SystemClock());
+  loop.Start();
+  auto http = std::make_unique<aws::HttpClient>(loop);
+  bedrock::ServiceQuotasClientOptions sqo;
+  sqo.endpoint = emulator_->endpoint();
+  sqo.credentials = &credentials_;
+  auto sq = bedrock::ServiceQuotasClient::Create(*http, sqo);
+  ASSERT_TRUE(sq) << sq.error().message;
+  ClientOptions options = Options(0, std::chrono::minutes(1));
+  options.limits.clear();
+  options.service_quotas = sq->get();
+  options.quota_share = 0.5;
+  auto client = MakeClient(options);
+  auto limits = client->Limits(kModel);
+  ASSERT_TRUE(limits) << limits.error().message;
+  EXPECT_EQ(limits->source, "service-quotas");
+  EXPECT_EQ(limits->tokens_per_minute, 123'000);
+  EXPECT_NE(limits->note.find("tokens per minute"), std::string::npos) << limits->note;
+  EXPECT_TRUE(warnings().empty());
+  // Half the quota: the limiter enforces 61,500 per period, so a request of 62,000 can never
+  // start although the account's quota would admit it.
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(10, 100);
+  ASSERT_TRUE(client->Call(request));
+  ModelRequest large = request;
+  large.input_tokens = 60'000;
+  large.max_tokens = 2'000;
+  RequestResult refused = client->Call(large);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().error.code, ErrorCode::kImpossible) << refused.error().error.ToString();
+  EXPECT_EQ(client->Stats().models.at(0).limits.tokens_per_minute, 123'000);
+  client.reset();
+  sq->reset();
+  http.reset();
+  loop.Stop();
+}
+
+TEST_F(ClientTest, AnApplicationProfileArnUsesTheModelAndQuotasOfWhatItCopies) {
+  emulator::EmulatorOptions eo =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  eo.quotas.overrides.back().model = "us.amazon.nova-lite-v1:0";
+  eo.quotas.overrides.back().tokens_per_minute = 150'000;
+  emulator::ApplicationProfileOptions profile;
+  profile.id = "contracts1";
+  profile.copy_from = "us.amazon.nova-lite-v1:0";
+  eo.application_profiles.push_back(profile);
+  StartEmulator(eo);
+  aws::EventLoop loop(SystemClock());
+  loop.Start();
+  auto http = std::make_unique<aws::HttpClient>(loop);
+  bedrock::ControlPlaneOptions cpo;
+  cpo.endpoint = emulator_->endpoint();
+  cpo.credentials = &credentials_;
+  auto sq = bedrock::ServiceQuotasClient::Create(*http, cpo);
+  auto profiles = bedrock::InferenceProfilesClient::Create(*http, cpo);
+  ASSERT_TRUE(sq && profiles);
+  ClientOptions options = Options(0, std::chrono::minutes(1));
+  options.limits.clear();
+  options.service_quotas = sq->get();
+  options.inference_profiles = profiles->get();
+  auto client = MakeClient(options);
+  const std::string arn =
+      "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/contracts1";
+  auto limits = client->Limits(arn);
+  ASSERT_TRUE(limits) << limits.error().message;
+  EXPECT_EQ(limits->source, "service-quotas");
+  EXPECT_EQ(limits->tokens_per_minute, 150'000) << limits->note;
+  ModelRequest request;
+  request.model_id = arn;
+  request.body = ConverseBody(10, 100);
+  RequestResult result = client->Call(request);
+  ASSERT_TRUE(result) << result.error().error.ToString();
+  EXPECT_NE(emulator_->StateJson().find("us-east-1/us.amazon.nova-lite-v1:0"), std::string::npos)
+      << "charged to the copied profile's quota";
+  // An application profile that does not exist is an unknown model, said clearly.
+  ModelRequest unknown = request;
+  unknown.model_id = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/nope";
+  RequestResult missing = client->Call(unknown);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().error.code, ErrorCode::kNotFound);
+  client.reset();
+  profiles->reset();
+  sq->reset();
+  http.reset();
+  loop.Stop();
+}
+
+TEST_F(ClientTest, WithoutConfigOrDiscoveryConservativeDefaultsApplyWithAWarning) {
+  StartEmulator(
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  ClientOptions options = Options(0, std::chrono::minutes(1));
+  options.limits.clear();
+  auto client = MakeClient(options);
+  auto limits = client->Limits(kModel);
+  ASSERT_TRUE(limits);
+  EXPECT_EQ(limits->source, "default");
+  EXPECT_EQ(limits->tokens_per_minute, options.default_limits.tokens_per_minute);
+  ASSERT_EQ(warnings().size(), 1u);
+  EXPECT_NE(warnings()[0].find("conservative default"), std::string::npos) << warnings()[0];
+}
+
+TEST_F(ClientTest, OptionsWithoutAuthOrWithABadShareAreRefused) {
+  ClientOptions options;
+  options.endpoint = "http://127.0.0.1:1";
+  EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
+  options.bearer_token = "k";
+  options.quota_share = 1.5;
+  EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace quotaflow
