@@ -32,9 +32,12 @@ AwsSession::~AwsSession() {
   loop_.Stop();
 }
 
+Result<aws::Endpoint> AwsSession::EndpointFor(aws::Service service) const {
+  return aws::ResolveEndpoint(service, config_, env_, flags_.endpoint_url);
+}
+
 Result<bedrock::ControlPlaneOptions> AwsSession::OptionsFor(aws::Service service) {
-  Result<aws::Endpoint> endpoint =
-      aws::ResolveEndpoint(service, config_, env_, flags_.endpoint_url);
+  Result<aws::Endpoint> endpoint = EndpointFor(service);
   if (!endpoint) return tl::unexpected(std::move(endpoint).error());
   bedrock::ControlPlaneOptions options;
   options.endpoint = endpoint->url;
@@ -53,6 +56,26 @@ Result<std::unique_ptr<bedrock::CloudWatchClient>> AwsSession::CloudWatch() {
   Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kCloudWatch);
   if (!options) return tl::unexpected(std::move(options).error());
   return bedrock::CloudWatchClient::Create(*http_, std::move(*options));
+}
+
+Result<std::unique_ptr<bedrock::ServiceQuotasClient>> AwsSession::ServiceQuotasIn(
+    const std::string& region) {
+  aws::AwsConfig config = config_;
+  config.region = region;
+  Result<aws::Endpoint> endpoint =
+      aws::ResolveEndpoint(aws::Service::kServiceQuotas, config, env_, flags_.endpoint_url);
+  if (!endpoint) return tl::unexpected(std::move(endpoint).error());
+  bedrock::ControlPlaneOptions options;
+  options.endpoint = endpoint->url;
+  options.region = endpoint->signing_region;
+  options.credentials = credentials_.get();
+  return bedrock::ServiceQuotasClient::Create(*http_, std::move(options));
+}
+
+Result<std::unique_ptr<bedrock::InferenceProfilesClient>> AwsSession::InferenceProfiles() {
+  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kBedrock);
+  if (!options) return tl::unexpected(std::move(options).error());
+  return bedrock::InferenceProfilesClient::Create(*http_, std::move(*options));
 }
 
 }  // namespace quotaflow::cli

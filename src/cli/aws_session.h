@@ -9,9 +9,11 @@
 
 #include "aws/config.h"
 #include "aws/credentials.h"
+#include "aws/endpoints.h"
 #include "aws/event_loop.h"
 #include "aws/http_client.h"
 #include "bedrock/cloudwatch_client.h"
+#include "bedrock/inference_profiles_client.h"
 #include "bedrock/service_quotas_client.h"
 #include "quotaflow/error.h"
 
@@ -41,8 +43,17 @@ class AwsSession {
   // kInvalidArgument without a region ("You must specify a region ...") or with a malformed
   // region or endpoint URL.
   Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotas();
+  // Service Quotas of another region (a route's target there), same profile and endpoint rules.
+  Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotasIn(const std::string& region);
   Result<std::unique_ptr<bedrock::CloudWatchClient>> CloudWatch();
+  // The Bedrock control plane's GetInferenceProfile (application inference profiles).
+  Result<std::unique_ptr<bedrock::InferenceProfilesClient>> InferenceProfiles();
 
+  // Where `service` is reached (honouring --endpoint-url and the environment) and its signing
+  // region; kInvalidArgument as above.
+  Result<aws::Endpoint> EndpointFor(aws::Service service) const;
+  // The credential chain for the profile. Owned by the session.
+  aws::CredentialsProvider* credentials() const { return credentials_.get(); }
   const aws::AwsConfig& config() const { return config_; }
 
  private:

@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,6 +24,7 @@
 #include "aws/test_process.h"
 #include "bedrock/cloudwatch_client.h"
 #include "bedrock/model_catalog.h"
+#include "cli/cli_test_util.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_table.h"
@@ -60,35 +62,26 @@ class CliAwsTest : public ::testing::Test {
   };
   // `endpoint` empty: the test's emulator.
   Run Quotaflow(std::vector<std::string> args, std::string endpoint = {}) {
-    const std::string err_file = (home_.path() / "stderr").string();
-    std::vector<std::string> argv = {
-        "/usr/bin/env",
-        "-i",
-        "PATH=/usr/bin:/bin",
-        "HOME=" + home_.path().string(),
-        "AWS_CONFIG_FILE=/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-        "AWS_EC2_METADATA_DISABLED=true",
-        std::string("AWS_ACCESS_KEY_ID=") + emulator::kDefaultAccessKeyId,
-        std::string("AWS_SECRET_ACCESS_KEY=") + emulator::kDefaultSecretAccessKey,
-        "/bin/sh",
-        "-c",
-        "exec \"$0\" \"$@\" 2>" + err_file,
-        QUOTAFLOW_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (endpoint.empty()) endpoint = emulator_->endpoint();
-    argv.insert(argv.end(), {"--region", "us-east-1", "--endpoint-url", endpoint});
     std::string error;
-    std::unique_ptr<Child> child = Child::Spawn(argv, /*merge_stderr=*/false, &error);
+    std::unique_ptr<Child> child = Start(std::move(args), std::move(endpoint), &error);
     Run run;
     if (child == nullptr) {
       ADD_FAILURE() << error;
       return run;
     }
     std::tie(run.code, run.out) = child->Wait(seconds(30));
-    std::ifstream in(err_file);
+    std::ifstream in(err_file());
     run.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     return run;
+  }
+  std::string err_file() const { return (home_.path() / "stderr").string(); }
+  // The binary running with a clean environment, the emulator's keys and `args`; stderr goes to
+  // err_file().
+  std::unique_ptr<Child> Start(std::vector<std::string> args, std::string endpoint,
+                               std::string* error) {
+    if (endpoint.empty()) endpoint = emulator_->endpoint();
+    args.insert(args.end(), {"--region", "us-east-1", "--endpoint-url", endpoint});
+    return SpawnQuotaflow(home_.path(), err_file(), args, {}, error);
   }
   // The command's --output json, parsed; a test failure unless it exits 0.
   json::value Json(std::vector<std::string> args, std::string endpoint = {}) {
@@ -281,6 +274,27 @@ cw.put_metric_data(Namespace="AWS/Bedrock", MetricData=[
 ])
 print("put")
 )";
+
+TEST_F(CliAwsTest, MonitorWatchRedrawsEveryPeriodUntilCtrlC) {
+  std::string error;
+  std::unique_ptr<Child> child = Start({"monitor", "--model", kNovaLite, "--since", "1h",
+                                        "--period", "1s", "--tpm", "1000", "--watch"},
+                                       {}, &error);
+  ASSERT_NE(child, nullptr) << error;
+  // Each refresh clears the screen, draws the table and says when the next one comes.
+  int redraws = 0;
+  int clears = 0;
+  while (redraws < 2) {
+    std::optional<std::string> line = child->ReadLine(std::chrono::milliseconds(10'000));
+    ASSERT_TRUE(line.has_value()) << "monitor --watch stopped redrawing after " << redraws;
+    if (line->find("\x1b[H\x1b[2J") != std::string::npos) ++clears;
+    if (line->starts_with("refreshing every 1 s; Ctrl-C to stop")) ++redraws;
+  }
+  EXPECT_EQ(clears, 2);
+  ASSERT_EQ(kill(child->pid(), SIGINT), 0);
+  auto [code, rest] = child->Wait(seconds(10));
+  EXPECT_EQ(code, 0) << "Ctrl-C ends the watch as a success";
+}
 
 TEST_F(CliAwsTest, MonitorReadsBackWhatBoto3PutIntoMoto) {
   QF_REQUIRE_MOTO(moto);

@@ -12,10 +12,12 @@
 #include "cli/alarms_command.h"
 #include "cli/analyze_command.h"
 #include "cli/aws_session.h"
+#include "cli/batch_command.h"
 #include "cli/command.h"
 #include "cli/emulate_command.h"
 #include "cli/monitor_command.h"
 #include "cli/quotas_command.h"
+#include "cli/report_command.h"
 #include "emulator/config.h"
 
 #ifndef QUOTAFLOW_VERSION
@@ -262,6 +264,130 @@ void AddAlarmsCommand(CLI::App& app, Runner* runner) {
       [remove, runner] { *runner = [remove] { return RunAlarmsDelete(*remove); }; });
 }
 
+void AddReportCommand(CLI::App& app, Runner* runner) {
+  auto flags = std::make_shared<ReportFlags>();
+  CLI::App* command = app.add_subcommand(
+      "report", "A batch run's picture from its ledger: throughput against the quota, waits");
+  command->footer(
+      "Reads the ledger only (it may be drawn while the run goes on). See docs/cli.md.");
+  command->add_option("--state", flags->state, "the ledger of a `quotaflow batch` run")
+      ->type_name("FILE")
+      ->required();
+  command
+      ->add_option("--chart", flags->chart,
+                   "draw throughput, queue by priority and waits (.png/.svg)")
+      ->type_name("FILE");
+  command
+      ->add_option("--bucket", flags->bucket,
+                   "throughput bucket (default: the quota period, a minute)")
+      ->type_name("DURATION");
+  AddOutputFlag(command, &flags->output, {"table", "json"});
+  command->callback([flags, runner] { *runner = [flags] { return RunReport(*flags); }; });
+}
+
+void AddBatchCommand(CLI::App& app, Runner* runner) {
+  auto flags = std::make_shared<BatchFlags>();
+  CLI::App* command = app.add_subcommand(
+      "batch", "Process documents at the full rate the quotas allow, urgent first, resumably");
+  command->footer(
+      "Each document's state, result and usage live in the --state ledger (SQLite): rerun the "
+      "same command to resume after a crash or Ctrl-C; --out is rewritten from the ledger with "
+      "one line per document. Exit codes: 0 all succeeded, 1 could not run (endpoint, "
+      "credentials, ledger), 2 bad flags or inputs, 3 some documents failed, 130 interrupted. "
+      "See docs/cli.md.");
+  command->add_option("inputs", flags->inputs, "files, directories, globs or JSONL manifests")
+      ->required()
+      ->type_name("INPUT...");
+  command->add_option("--model", flags->model, "model id or inference profile")
+      ->required()
+      ->type_name("ID");
+  command
+      ->add_option("--prompt", flags->prompt,
+                   "prompt template with {document}, {filename}, {metadata.KEY}")
+      ->required()
+      ->type_name("FILE");
+  command
+      ->add_option("--prompt-standard", flags->prompt_standard,
+                   "shorter prompt the deadline policy may switch to")
+      ->type_name("FILE");
+  command
+      ->add_option("--prompt-minimal", flags->prompt_minimal,
+                   "shortest prompt the deadline policy may switch to")
+      ->type_name("FILE");
+  command
+      ->add_option("--priority-rule", flags->priority_rules,
+                   "GLOB=PRIORITY or size>N=PRIORITY (high, normal, low); repeatable, first "
+                   "match wins")
+      ->type_name("RULE");
+  command->add_option("--max-tokens", flags->max_tokens, "max_tokens per request (default 1000)")
+      ->type_name("N");
+  command
+      ->add_option("--min-max-tokens", flags->min_max_tokens,
+                   "the deadline policy lowers max_tokens no further (default 256)")
+      ->type_name("N");
+  command->add_option("--out", flags->out, "results, one JSON line per document")
+      ->type_name("FILE")
+      ->capture_default_str();
+  command->add_option("--state", flags->state, "the run's ledger; rerun with it to resume")
+      ->type_name("FILE")
+      ->capture_default_str();
+  AddAwsFlags(command, &flags->aws);
+  command
+      ->add_option("--deadline", flags->deadline,
+                   "finish within this (e.g. 30m); shorter prompts and max_tokens if needed")
+      ->type_name("DURATION");
+  command->add_flag("--dry-run", flags->dry_run,
+                    "estimate tokens, cost and time from the quotas; send nothing");
+  command->add_flag("--quiet", flags->quiet, "no progress on stderr");
+  AddOutputFlag(command, &flags->output, {"table", "json"});
+  command->add_option("--tpm", flags->tpm, "tokens per minute to pace to (default: discovered)")
+      ->type_name("N");
+  command->add_option("--rpm", flags->rpm, "requests per minute to pace to")->type_name("N");
+  command->add_option("--concurrency", flags->concurrency, "requests in flight at most")
+      ->type_name("N");
+  command
+      ->add_option("--quota-share", flags->quota_share,
+                   "use only this share of the account quota (e.g. 60%)")
+      ->type_name("SHARE");
+  command
+      ->add_option("--period", flags->period,
+                   "the endpoint's quota period (default 1m; an emulator's --period)")
+      ->type_name("DURATION");
+  command
+      ->add_option("--emulate", flags->emulate,
+                   "start an in-process emulator with this config and run against it")
+      ->type_name("CONFIG.toml");
+  command
+      ->add_option("--route", flags->route,
+                   "route config (TOML): --model then names a route over several regions, "
+                   "profiles or models")
+      ->type_name("ROUTES.toml");
+  command
+      ->add_option("--class", flags->request_class,
+                   "the documents' request class: a residency rule of the route config")
+      ->type_name("NAME");
+  command->add_flag("--invoke-model", flags->invoke_model,
+                    "InvokeModel with the model's native body instead of Converse");
+  command->add_flag("--document-blocks", flags->document_blocks,
+                    "send PDF, DOCX, HTML, Markdown... as Converse document blocks");
+  command->add_flag("--cache-prompt", flags->cache_prompt,
+                    "put the shared instructions before a cachePoint (prompt caching)");
+  command->add_flag("--no-split", flags->no_split,
+                    "fail documents beyond the context window instead of splitting them");
+  command->add_flag("--retry-failed", flags->retry_failed,
+                    "try the documents an earlier run failed again");
+  command
+      ->add_option("--expected-output", flags->expected_output,
+                   "output tokens per request, for estimates (default: what the ledger saw, "
+                   "else max_tokens / 2)")
+      ->type_name("N");
+  command
+      ->add_option("--progress-every", flags->progress_every,
+                   "progress line interval off a terminal (default 5s)")
+      ->type_name("DURATION");
+  command->callback([flags, runner] { *runner = [flags] { return RunBatch(*flags); }; });
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("quotaflow: run LLM workloads on Amazon Bedrock at the full rate your quotas allow",
                "quotaflow");
@@ -273,6 +399,8 @@ int Main(int argc, char** argv) {
   AddAnalyzeCommand(app, &runner);
   AddMonitorCommand(app, &runner);
   AddAlarmsCommand(app, &runner);
+  AddReportCommand(app, &runner);
+  AddBatchCommand(app, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
