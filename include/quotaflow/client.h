@@ -84,8 +84,13 @@ struct ClientOptions {
                              .max_concurrency = 16,
                              .source = "default",
                              .note = ""};
-  // Service Quotas for targets in other regions than `region` (routes); may be empty.
+  // Service Quotas and inference profiles (GetInferenceProfile: application-profile ARNs,
+  // profiles' destination regions for residency rules) for targets in other regions than
+  // `region` (routes). Either may be empty or return null for a region it cannot reach; called
+  // one at a time, from the thread creating a route.
   std::function<bedrock::ServiceQuotasClient*(const std::string& region)> service_quotas_for;
+  std::function<bedrock::InferenceProfilesClient*(const std::string& region)>
+      inference_profiles_for;
   // Logical model names served by several targets (routes.h). A request naming a route is placed
   // on whichever allowed target can start it soonest; any other name is a route of one target
   // in `region`.

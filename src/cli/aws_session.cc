@@ -36,8 +36,11 @@ Result<aws::Endpoint> AwsSession::EndpointFor(aws::Service service) const {
   return aws::ResolveEndpoint(service, config_, env_, flags_.endpoint_url);
 }
 
-Result<bedrock::ControlPlaneOptions> AwsSession::OptionsFor(aws::Service service) {
-  Result<aws::Endpoint> endpoint = EndpointFor(service);
+Result<bedrock::ControlPlaneOptions> AwsSession::OptionsFor(aws::Service service,
+                                                            const std::string& region) {
+  aws::AwsConfig config = config_;
+  if (!region.empty()) config.region = region;
+  Result<aws::Endpoint> endpoint = aws::ResolveEndpoint(service, config, env_, flags_.endpoint_url);
   if (!endpoint) return tl::unexpected(std::move(endpoint).error());
   bedrock::ControlPlaneOptions options;
   options.endpoint = endpoint->url;
@@ -46,34 +49,22 @@ Result<bedrock::ControlPlaneOptions> AwsSession::OptionsFor(aws::Service service
   return options;
 }
 
-Result<std::unique_ptr<bedrock::ServiceQuotasClient>> AwsSession::ServiceQuotas() {
-  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kServiceQuotas);
+Result<std::unique_ptr<bedrock::ServiceQuotasClient>> AwsSession::ServiceQuotas(
+    const std::string& region) {
+  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kServiceQuotas, region);
   if (!options) return tl::unexpected(std::move(options).error());
   return bedrock::ServiceQuotasClient::Create(*http_, std::move(*options));
 }
 
 Result<std::unique_ptr<bedrock::CloudWatchClient>> AwsSession::CloudWatch() {
-  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kCloudWatch);
+  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kCloudWatch, "");
   if (!options) return tl::unexpected(std::move(options).error());
   return bedrock::CloudWatchClient::Create(*http_, std::move(*options));
 }
 
-Result<std::unique_ptr<bedrock::ServiceQuotasClient>> AwsSession::ServiceQuotasIn(
+Result<std::unique_ptr<bedrock::InferenceProfilesClient>> AwsSession::InferenceProfiles(
     const std::string& region) {
-  aws::AwsConfig config = config_;
-  config.region = region;
-  Result<aws::Endpoint> endpoint =
-      aws::ResolveEndpoint(aws::Service::kServiceQuotas, config, env_, flags_.endpoint_url);
-  if (!endpoint) return tl::unexpected(std::move(endpoint).error());
-  bedrock::ControlPlaneOptions options;
-  options.endpoint = endpoint->url;
-  options.region = endpoint->signing_region;
-  options.credentials = credentials_.get();
-  return bedrock::ServiceQuotasClient::Create(*http_, std::move(options));
-}
-
-Result<std::unique_ptr<bedrock::InferenceProfilesClient>> AwsSession::InferenceProfiles() {
-  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kBedrock);
+  Result<bedrock::ControlPlaneOptions> options = OptionsFor(aws::Service::kBedrock, region);
   if (!options) return tl::unexpected(std::move(options).error());
   return bedrock::InferenceProfilesClient::Create(*http_, std::move(*options));
 }

@@ -42,12 +42,14 @@ class AwsSession {
 
   // kInvalidArgument without a region ("You must specify a region ...") or with a malformed
   // region or endpoint URL.
-  Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotas();
-  // Service Quotas of another region (a route's target there), same profile and endpoint rules.
-  Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotasIn(const std::string& region);
+  // `region` empty = the session's region; another one serves a route's target there, with the
+  // same profile and endpoint rules.
+  Result<std::unique_ptr<bedrock::ServiceQuotasClient>> ServiceQuotas(
+      const std::string& region = "");
   Result<std::unique_ptr<bedrock::CloudWatchClient>> CloudWatch();
   // The Bedrock control plane's GetInferenceProfile (application inference profiles).
-  Result<std::unique_ptr<bedrock::InferenceProfilesClient>> InferenceProfiles();
+  Result<std::unique_ptr<bedrock::InferenceProfilesClient>> InferenceProfiles(
+      const std::string& region = "");
 
   // Where `service` is reached (honouring --endpoint-url and the environment) and its signing
   // region; kInvalidArgument as above.
@@ -59,7 +61,7 @@ class AwsSession {
  private:
   AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config);
 
-  Result<bedrock::ControlPlaneOptions> OptionsFor(aws::Service service);
+  Result<bedrock::ControlPlaneOptions> OptionsFor(aws::Service service, const std::string& region);
 
   const AwsFlags flags_;
   const aws::Environment env_;

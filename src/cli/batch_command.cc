@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -303,6 +305,18 @@ class ScratchDir {
 
 }  // namespace
 
+// The client of `region` in `made`, created by `make` on first use; null when it cannot be made
+// (the engine then falls back to what it can infer). Called under the engine's resolve lock.
+template <typename T, typename Make>
+T* MadeOnce(std::map<std::string, std::unique_ptr<T>>& made, const std::string& region,
+            const Make& make) {
+  auto& client = made[region];
+  if (!client && make) {
+    if (auto created = make(region)) client = std::move(*created);
+  }
+  return client.get();
+}
+
 Result<double> ParseShare(std::string_view text) {
   std::string t(text);
   const bool percent = !t.empty() && t.back() == '%';
@@ -384,8 +398,14 @@ int RunBatch(const BatchFlags& flags) {
   std::unique_ptr<aws::StaticCredentialsProvider> emulator_credentials;
   std::unique_ptr<bedrock::ServiceQuotasClient> service_quotas;
   std::unique_ptr<bedrock::InferenceProfilesClient> profiles;
-  // Service Quotas of the other regions a route's targets are in, made on first use.
+  // Service Quotas and inference profiles of the other regions a route's targets are in, made on
+  // first use by `make_regional`.
   std::map<std::string, std::unique_ptr<bedrock::ServiceQuotasClient>> regional_quotas;
+  std::map<std::string, std::unique_ptr<bedrock::InferenceProfilesClient>> regional_profiles;
+  std::function<Result<std::unique_ptr<bedrock::ServiceQuotasClient>>(const std::string&)>
+      make_regional_quotas;
+  std::function<Result<std::unique_ptr<bedrock::InferenceProfilesClient>>(const std::string&)>
+      make_regional_profiles;
   ClientOptions options;
   if (!flags.route.empty()) {
     auto routes = LoadRouteConfig(flags.route);
@@ -426,17 +446,15 @@ int RunBatch(const BatchFlags& flags) {
     auto ip = bedrock::InferenceProfilesClient::Create(*control->http, sqo);
     if (!ip) return Fail(kCommand, ip.error());
     profiles = std::move(*ip);
-    options.service_quotas_for = [&regional_quotas, &control,
-                                  sqo](const std::string& region) -> bedrock::ServiceQuotasClient* {
-      auto& client = regional_quotas[region];
-      if (!client) {
-        bedrock::ServiceQuotasClientOptions o = sqo;
-        o.region = region;
-        if (auto made = bedrock::ServiceQuotasClient::Create(*control->http, o)) {
-          client = std::move(*made);
-        }
-      }
-      return client.get();
+    make_regional_quotas = [&control, sqo](const std::string& region) {
+      bedrock::ServiceQuotasClientOptions o = sqo;
+      o.region = region;
+      return bedrock::ServiceQuotasClient::Create(*control->http, o);
+    };
+    make_regional_profiles = [&control, sqo](const std::string& region) {
+      bedrock::ServiceQuotasClientOptions o = sqo;
+      o.region = region;
+      return bedrock::InferenceProfilesClient::Create(*control->http, o);
     };
     options.endpoint = emulated->endpoint();
     options.region = sqo.region;
@@ -459,15 +477,22 @@ int RunBatch(const BatchFlags& flags) {
   if (session) {
     if (auto sq = session->ServiceQuotas()) service_quotas = std::move(*sq);
     if (auto ip = session->InferenceProfiles()) profiles = std::move(*ip);
-    options.service_quotas_for =
-        [&regional_quotas, &session](const std::string& region) -> bedrock::ServiceQuotasClient* {
-      auto& client = regional_quotas[region];
-      if (!client) {
-        if (auto made = session->ServiceQuotasIn(region)) client = std::move(*made);
-      }
-      return client.get();
+    make_regional_quotas = [&session](const std::string& region) {
+      return session->ServiceQuotas(region);
+    };
+    make_regional_profiles = [&session](const std::string& region) {
+      return session->InferenceProfiles(region);
     };
   }
+  options.service_quotas_for = [&regional_quotas, &make_regional_quotas](
+                                   const std::string& region) -> bedrock::ServiceQuotasClient* {
+    return MadeOnce(regional_quotas, region, make_regional_quotas);
+  };
+  options.inference_profiles_for =
+      [&regional_profiles,
+       &make_regional_profiles](const std::string& region) -> bedrock::InferenceProfilesClient* {
+    return MadeOnce(regional_profiles, region, make_regional_profiles);
+  };
   options.service_quotas = service_quotas.get();
   options.inference_profiles = profiles.get();
   options.period = period;

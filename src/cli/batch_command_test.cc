@@ -750,6 +750,73 @@ TEST_F(BatchCommandTest, UrgentDocumentsFinishFirstAndProgressIsReportedOffATerm
   EXPECT_NE(run.err.find("ETA"), std::string::npos) << run.err;
 }
 
+// ---- Routes: one logical model over several regions.
+
+TEST_F(BatchCommandTest, ARouteSpreadsTheBatchOverItsRegionsAndTheClassKeepsDataInEurope) {
+  // Each region has its own 6,000 tokens per 2 s (the emulator keys its books by SigV4 region):
+  // the 60 documents (about 160 tokens reserved each) need both regions for a few periods.
+  std::unique_ptr<emulator::Emulator> emulated = StartEmulator(EmulatorToml("2s", 6'000, 6));
+  ASSERT_NE(emulated, nullptr);
+  const std::string routes = dir_.Write("routes.toml", R"(
+[[route]]
+name = "contracts"
+[[route.target]]
+region = "us-east-1"
+model = "amazon.nova-lite-v1:0"
+tpm = 6000
+[[route.target]]
+region = "eu-west-1"
+model = "amazon.nova-lite-v1:0"
+tpm = 6000
+[class.eu-only]
+regions = ["eu-*"]
+)");
+  const std::set<std::string> ids = WriteDocuments("docs", 60, 91, 40);
+  const std::vector<std::string> common = {
+      "--endpoint-url", emulated->endpoint(), "--region", "us-east-1", "--period", "2s", "--route",
+      routes,           "--output",           "json"};
+  std::vector<std::string> args = common;
+  const Run run = Batch(BatchArgs({(dir_.path() / "docs").string()}, "contracts", args));
+  ASSERT_EQ(run.code, 0) << run.err;
+  ExpectEveryDocumentDoneOnce(out_, state_, ids);
+  // Both regions served, about evenly (equal quotas), and each output line names its target.
+  const json::value summary = json::parse(run.out);
+  const json::object& served = summary.at("served_by").as_object();
+  ASSERT_EQ(served.size(), 2u) << summary;
+  for (const auto& [target, n] : served) {
+    EXPECT_GE(n.to_number<int64_t>(), 20) << target << " in " << summary;
+  }
+  std::map<std::string, int> lines_by_target;
+  for (const json::object& line : ReadJsonl(out_)) lines_by_target[Field(line, "model")] += 1;
+  EXPECT_EQ(lines_by_target["us-east-1/amazon.nova-lite-v1:0"],
+            served.at("us-east-1/amazon.nova-lite-v1:0").to_number<int64_t>());
+  EXPECT_EQ(lines_by_target["eu-west-1/amazon.nova-lite-v1:0"],
+            served.at("eu-west-1/amazon.nova-lite-v1:0").to_number<int64_t>());
+
+  // With --class eu-only, a fresh run never leaves Europe: the server's books say so.
+  std::unique_ptr<emulator::Emulator> eu_emulated = StartEmulator(EmulatorToml("2s", 6'000, 6));
+  ASSERT_NE(eu_emulated, nullptr);
+  args = common;
+  args[1] = eu_emulated->endpoint();
+  args.insert(args.end(), {"--class", "eu-only"});
+  state_ = dir_.path() / "eu.db";
+  out_ = dir_.path() / "eu.jsonl";
+  const Run eu = Batch(BatchArgs({(dir_.path() / "docs").string()}, "contracts", args));
+  ASSERT_EQ(eu.code, 0) << eu.err;
+  ExpectEveryDocumentDoneOnce(out_, state_, ids);
+  const json::value books = json::parse(eu_emulated->StateJson());
+  for (const json::value& key : books.at("keys").as_array()) {
+    if (key.at("counters").at("admitted").to_number<int64_t>() == 0) continue;
+    EXPECT_TRUE(std::string(key.at("key").as_string()).starts_with("eu-west-1/"))
+        << "an eu-only document was served by " << key.at("key");
+  }
+  // A class the route config does not define is a usage error before anything starts.
+  args.back() = "ap-only";
+  const Run unknown = Batch(BatchArgs({(dir_.path() / "docs").string()}, "contracts", args));
+  EXPECT_EQ(unknown.code, 2) << unknown.err;
+  EXPECT_NE(unknown.err.find("--class ap-only"), std::string::npos) << unknown.err;
+}
+
 // ---- How requests are made: prompt caching, document blocks, native bodies.
 
 TEST_F(BatchCommandTest, CachePromptReadsTheSharedInstructionsFromThePromptCache) {

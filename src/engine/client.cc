@@ -488,11 +488,21 @@ class Client::Impl {
     return raw;
   }
 
+  // The control-plane clients of a region: the client's own, or what the options give for another.
+  bedrock::InferenceProfilesClient* ProfilesIn(const std::string& region) const {
+    if (region == options_.region) return options_.inference_profiles;
+    return options_.inference_profiles_for ? options_.inference_profiles_for(region) : nullptr;
+  }
+  bedrock::ServiceQuotasClient* QuotasIn(const std::string& region) const {
+    if (region == options_.region) return options_.service_quotas;
+    return options_.service_quotas_for ? options_.service_quotas_for(region) : nullptr;
+  }
+
   // Every region a request to this target may be served in: an inference profile's destination
   // regions (from the control plane when the client has it, else what its geography implies).
   std::vector<std::string> Destinations(const RouteTarget& t) const {
-    if (options_.inference_profiles != nullptr && t.region == options_.region) {
-      if (auto profile = options_.inference_profiles->GetInferenceProfile(t.model_id)) {
+    if (bedrock::InferenceProfilesClient* profiles = ProfilesIn(t.region)) {
+      if (auto profile = profiles->GetInferenceProfile(t.model_id)) {
         std::vector<std::string> regions = bedrock::DestinationRegions(*profile);
         if (!regions.empty()) return regions;
       }
@@ -504,11 +514,12 @@ class Client::Impl {
   // looked up (GetInferenceProfile) and stands for the model or system profile it copies.
   Result<bedrock::ResolvedModel> Resolve(const std::string& model_id, const std::string& region) {
     auto resolved = catalog_.Resolve(model_id);
-    if (resolved || options_.inference_profiles == nullptr || region != options_.region ||
+    bedrock::InferenceProfilesClient* profiles = ProfilesIn(region);
+    if (resolved || profiles == nullptr ||
         model_id.find(":application-inference-profile/") == std::string::npos) {
       return resolved;
     }
-    auto profile = options_.inference_profiles->GetInferenceProfile(model_id);
+    auto profile = profiles->GetInferenceProfile(model_id);
     if (!profile) return tl::unexpected(std::move(profile).error());
     auto source = bedrock::ModelIdForProfile(*profile, catalog_);
     if (!source) return tl::unexpected(std::move(source).error());
@@ -524,10 +535,7 @@ class Client::Impl {
       return limits;
     }
     std::string why = "no Service Quotas client for " + region;
-    bedrock::ServiceQuotasClient* sq = region == options_.region ? options_.service_quotas
-                                       : options_.service_quotas_for
-                                           ? options_.service_quotas_for(region)
-                                           : nullptr;
+    bedrock::ServiceQuotasClient* sq = QuotasIn(region);
     if (sq != nullptr) {
       auto& quotas = quotas_by_region_[region];
       if (!quotas) {

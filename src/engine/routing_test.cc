@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -14,6 +15,9 @@
 #include <vector>
 
 #include "aws/credentials_provider.h"
+#include "aws/event_loop.h"
+#include "aws/http_client.h"
+#include "bedrock/inference_profiles_client.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "quotaflow/client.h"
@@ -51,7 +55,8 @@ class RoutingTest : public ::testing::Test {
  protected:
   // Every region and model gets `tpm` per `period`; no latency; outputs of 100 tokens.
   void StartEmulator(int64_t tpm, Duration period,
-                     const emulator::FaultOptions& faults = emulator::FaultOptions()) {
+                     const emulator::FaultOptions& faults = emulator::FaultOptions(),
+                     std::vector<emulator::ApplicationProfileOptions> applications = {}) {
     emulator::EmulatorOptions o;
     o.server.port = 0;
     o.latency = emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
@@ -62,15 +67,35 @@ class RoutingTest : public ::testing::Test {
     o.quotas.cross_region = emulator::MakePathQuota(tpm);
     o.quotas.global = emulator::MakePathQuota(tpm);
     o.faults = faults;
+    o.application_profiles = std::move(applications);
     emulator_ = std::make_unique<emulator::Emulator>(std::move(o));
     Status started = emulator_->Start();
     ASSERT_TRUE(started) << started.error().message;
   }
 
-  std::unique_ptr<Client> MakeClient(RouteConfig routes, Duration period) {
+  // With `control_plane`, the client looks inference profiles up (GetInferenceProfile) in each
+  // target's region, as `quotaflow batch` does.
+  std::unique_ptr<Client> MakeClient(RouteConfig routes, Duration period,
+                                     bool control_plane = false) {
     ClientOptions o;
     o.endpoint = emulator_->endpoint();
     o.credentials = &credentials_;
+    if (control_plane) {
+      o.inference_profiles_for = [this](const std::string& region) {
+        auto& client = profiles_[region];
+        if (!client) {
+          bedrock::ControlPlaneOptions cpo;
+          cpo.endpoint = emulator_->endpoint();
+          cpo.region = region;
+          cpo.credentials = &credentials_;
+          auto made = bedrock::InferenceProfilesClient::Create(*http_, cpo);
+          EXPECT_TRUE(made) << made.error().message;
+          if (made) client = std::move(*made);
+        }
+        return client.get();
+      };
+      o.inference_profiles = o.inference_profiles_for(o.region);
+    }
     o.routes = std::move(routes);
     o.period = period;
     o.jitter_seed = 3;
@@ -103,9 +128,34 @@ class RoutingTest : public ::testing::Test {
     return out;
   }
 
+  // The regions whose books the emulator charged, with the model or profile of each.
+  std::vector<std::string> ChargedBooks() const {
+    std::vector<std::string> charged;
+    boost::json::value state = boost::json::parse(emulator_->StateJson());
+    for (const auto& key : state.at("keys").as_array()) {
+      if (key.at("counters").at("admitted").as_int64() > 0) {
+        charged.emplace_back(key.at("key").as_string());
+      }
+    }
+    return charged;
+  }
+
+  void SetUp() override {
+    loop_.Start();
+    http_ = std::make_unique<aws::HttpClient>(loop_);
+  }
+  void TearDown() override {
+    profiles_.clear();
+    http_.reset();
+    loop_.Stop();
+  }
+
   aws::StaticCredentialsProvider credentials_{
       aws::Credentials{emulator::kDefaultAccessKeyId, emulator::kDefaultSecretAccessKey, ""}};
   std::unique_ptr<emulator::Emulator> emulator_;
+  aws::EventLoop loop_{SystemClock()};
+  std::unique_ptr<aws::HttpClient> http_;
+  std::map<std::string, std::unique_ptr<bedrock::InferenceProfilesClient>> profiles_;
 };
 
 // Requests per second over the run: from the first start to the last finish.
@@ -227,20 +277,32 @@ TEST_F(RoutingTest, WhenARegionStartsFailingNewStartsMoveToTheHealthyOneAndNothi
 
 TEST_F(RoutingTest, AResidencyRuleIsNeverBrokenByARegionOrAProfile) {
   const Duration period = seconds(60);
-  StartEmulator(2'000'000, period);
+  // Application profiles in eu-west-1: one copies the eu geography's profile, the other a global
+  // profile. Only GetInferenceProfile tells them apart; the client runs in us-east-1.
+  emulator::ApplicationProfileOptions in_eu;
+  in_eu.id = "eucontracts";
+  in_eu.copy_from = "eu.amazon.nova-lite-v1:0";
+  in_eu.region = "eu-west-1";
+  emulator::ApplicationProfileOptions worldwide = in_eu;
+  worldwide.id = "worldwide";
+  worldwide.copy_from = "global.anthropic.claude-sonnet-4-20250514-v1:0";
+  StartEmulator(2'000'000, period, emulator::FaultOptions(), {in_eu, worldwide});
+  const std::string arn = "arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/";
   RouteConfig config;
   Route route;
   route.name = "contracts";
-  // Cheapest first: the global and us targets would win every tie if the rule let them.
-  route.targets = {Target("eu-west-1", "global.anthropic.claude-sonnet-4-20250514-v1:0", 2'000'000),
+  // Cheapest first: the worldwide, global and us targets would win every tie if the rule let them.
+  route.targets = {Target("eu-west-1", arn + "worldwide", 2'000'000),
+                   Target("eu-west-1", "global.anthropic.claude-sonnet-4-20250514-v1:0", 2'000'000),
                    Target("us-east-1", kNova, 2'000'000),
                    Target("eu-central-1", "eu.amazon.nova-lite-v1:0", 2'000'000),
-                   Target("eu-west-1", kNova, 2'000'000)};
-  route.targets[0].cost = 0.1;
-  route.targets[1].cost = 0.2;
+                   Target("eu-west-1", arn + "eucontracts", 2'000'000)};
+  route.targets[0].cost = 0.05;
+  route.targets[1].cost = 0.1;
+  route.targets[2].cost = 0.2;
   config.routes.emplace(route.name, route);
   config.classes.emplace("eu-only", ResidencyRule{.regions = {"eu-*"}});
-  auto client = MakeClient(config, period);
+  auto client = MakeClient(config, period, /*control_plane=*/true);
   SubmitOptions eu;
   eu.request_class = "eu-only";
   std::vector<Outcome> outcomes = RunAll(*client, "contracts", 60, eu);
@@ -251,19 +313,28 @@ TEST_F(RoutingTest, AResidencyRuleIsNeverBrokenByARegionOrAProfile) {
   }
   for (const auto& [target, n] : served) {
     EXPECT_TRUE(target == "eu-central-1/eu.amazon.nova-lite-v1:0" ||
-                target == "eu-west-1/amazon.nova-lite-v1:0")
+                target == "eu-west-1/" + arn + "eucontracts")
         << n << " requests of class eu-only went to " << target;
+  }
+  // What the server saw: every request in an eu region, on the eu profile (the application
+  // profile draws on the quota of the profile it copies).
+  std::vector<std::string> charged = ChargedBooks();
+  ASSERT_FALSE(charged.empty());
+  for (const std::string& book : charged) {
+    EXPECT_TRUE(book == "eu-central-1/eu.amazon.nova-lite-v1:0" ||
+                book == "eu-west-1/eu.amazon.nova-lite-v1:0")
+        << "an eu-only request was served by " << book;
   }
   // Without the class, the cheapest target takes the work.
   std::vector<Outcome> any = RunAll(*client, "contracts", 5);
   for (const auto& o : any) {
     ASSERT_TRUE(o.result) << o.failure->error.ToString();
-    EXPECT_EQ(o.result->target, "eu-west-1/global.anthropic.claude-sonnet-4-20250514-v1:0");
+    EXPECT_EQ(o.result->target, "eu-west-1/" + arn + "worldwide");
   }
   // A class whose rule no target satisfies fails clearly instead of leaving the region.
   RouteConfig strict = config;
   strict.classes.emplace("ap-only", ResidencyRule{.regions = {"ap-*"}});
-  auto strict_client = MakeClient(strict, period);
+  auto strict_client = MakeClient(strict, period, /*control_plane=*/true);
   SubmitOptions ap;
   ap.request_class = "ap-only";
   std::vector<Outcome> refused = RunAll(*strict_client, "contracts", 1, ap);
