@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -90,8 +91,7 @@ std::unique_ptr<emulator::Emulator> StartEmulator(emulator::CountingMode mode, D
   o.faults = faults;
   auto e = std::make_unique<emulator::Emulator>(std::move(o));
   if (quotaflow::Status started = e->Start(); !started) {
-    std::fprintf(stderr, "routing_bench: emulator: %s\n", started.error().message.c_str());
-    std::exit(1);
+    throw std::runtime_error("emulator: " + started.error().message);
   }
   return e;
 }
@@ -114,8 +114,7 @@ std::unique_ptr<Client> MakeClient(const emulator::Emulator& e, RouteConfig rout
   o.warn = [](const std::string&) {};
   auto client = Client::Create(std::move(o));
   if (!client) {
-    std::fprintf(stderr, "routing_bench: client: %s\n", client.error().message.c_str());
-    std::exit(1);
+    throw std::runtime_error("client: " + client.error().message);
   }
   return std::move(*client);
 }
@@ -146,8 +145,7 @@ RunResult RunAll(Client& client, const std::string& route, int n,
     });
   }
   if (!client.WaitIdle(std::chrono::minutes(5))) {
-    std::fprintf(stderr, "routing_bench: the run did not finish in 5 minutes\n");
-    std::exit(1);
+    throw std::runtime_error("the run did not finish in 5 minutes");
   }
   std::lock_guard lock(mu);
   SteadyTime first = SteadyTime::max();
@@ -295,7 +293,7 @@ int main(int argc, char** argv) {
   std::vector<emulator::CountingMode> modes = {emulator::CountingMode::kTokenBucket,
                                                emulator::CountingMode::kFixedWindow,
                                                emulator::CountingMode::kSlidingWindow};
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string_view arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     if (arg == "--requests" && value != nullptr) {
@@ -322,7 +320,6 @@ int main(int argc, char** argv) {
                    "[--mode token_bucket|fixed_window|sliding_window|all]\n");
       return 2;
     }
-    ++i;
   }
   if (per_region < 10) {
     std::fprintf(stderr, "routing_bench: --requests must be at least 10\n");
@@ -334,10 +331,15 @@ int main(int argc, char** argv) {
       per_region, static_cast<long long>(kTpm), ToSeconds(period));
   std::printf("%-14s %-14s %8s %8s %8s %8s %6s %6s  %s\n", "scenario", "server", "requests",
               "req/s", "x1 reg", "% quota", "429s", "failed", "note");
-  for (emulator::CountingMode mode : modes) {
-    Scale(mode, period, per_region);
-    Failover(mode, period, per_region);
-    Residency(mode, period, per_region);
+  try {
+    for (emulator::CountingMode mode : modes) {
+      Scale(mode, period, per_region);
+      Failover(mode, period, per_region);
+      Residency(mode, period, per_region);
+    }
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "routing_bench: %s\n", e.what());
+    return 1;
   }
   return 0;
 }
