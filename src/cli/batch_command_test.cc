@@ -754,7 +754,8 @@ TEST_F(BatchCommandTest, UrgentDocumentsFinishFirstAndProgressIsReportedOffATerm
 
 TEST_F(BatchCommandTest, ARouteSpreadsTheBatchOverItsRegionsAndTheClassKeepsDataInEurope) {
   // Each region has its own 6,000 tokens per 2 s (the emulator keys its books by SigV4 region):
-  // the 60 documents (about 160 tokens reserved each) need both regions for a few periods.
+  // the 60 documents (about 160 tokens reserved each) need both regions for a few periods. The
+  // route sets no limits: each target's come from Service Quotas in its own region.
   std::unique_ptr<emulator::Emulator> emulated = StartEmulator(EmulatorToml("2s", 6'000, 6));
   ASSERT_NE(emulated, nullptr);
   const std::string routes = dir_.Write("routes.toml", R"(
@@ -763,11 +764,9 @@ name = "contracts"
 [[route.target]]
 region = "us-east-1"
 model = "amazon.nova-lite-v1:0"
-tpm = 6000
 [[route.target]]
 region = "eu-west-1"
 model = "amazon.nova-lite-v1:0"
-tpm = 6000
 [class.eu-only]
 regions = ["eu-*"]
 )");
@@ -781,6 +780,9 @@ regions = ["eu-*"]
   ExpectEveryDocumentDoneOnce(out_, state_, ids);
   // Both regions served, about evenly (equal quotas), and each output line names its target.
   const json::value summary = json::parse(run.out);
+  EXPECT_EQ(summary.at("throttles").to_number<int64_t>(), 0) << summary;
+  EXPECT_EQ(run.err.find("conservative default"), std::string::npos)
+      << "limits were not discovered in each region: " << run.err;
   const json::object& served = summary.at("served_by").as_object();
   ASSERT_EQ(served.size(), 2u) << summary;
   for (const auto& [target, n] : served) {
