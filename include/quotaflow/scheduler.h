@@ -16,6 +16,7 @@
 // T"; the I/O layer arms the timer, and pumps again when a reservation ends.
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,14 +32,25 @@ inline constexpr int kPriorityLow = 0;
 inline constexpr int kPriorityNormal = 1;
 inline constexpr int kPriorityHigh = 2;
 
+// No priority is strict: aging may lift any waiter to the top (SchedulerConfig::strict_from).
+inline constexpr int kNoStrictClass = std::numeric_limits<int>::max();
+
 struct SchedulerConfig {
-  // A waiter gains one priority level per `aging_step` in the queue, so low priority is never
-  // starved: a low waiter queued for two steps ranks with a high one queued now, and ahead of any
-  // high one queued later. So no waiter waits more than (its distance to the top priority) ×
-  // aging_step plus the time to serve what was ranked ahead of it then. Default 30 s: urgent work
-  // overtakes a backlog for half a minute per level, longer than typical request latencies, while a
-  // low document waits at most about a minute more than a high one would. Zero = strict priority.
+  // A waiter gains one priority level per `aging_step` in the queue, so a lower class is never
+  // starved by the ones above it up to `strict_from`: a low waiter queued for one step ranks with a
+  // normal one queued now, and ahead of any normal one queued later. Default 30 s: normal work
+  // overtakes a low backlog for half a minute, longer than typical request latencies, while a low
+  // document waits at most about half a minute more than a normal one would. Zero = strict
+  // priority everywhere.
   Duration aging_step = std::chrono::seconds(30);
+  // Waiters at this priority or above rank ahead of every waiter below it, however long those have
+  // waited: urgent work that arrives behind an hour of queued backlog starts next, not after the
+  // part of the backlog aging ranked with it (throughput_bench's `priority`: urgent p99 83× its
+  // unloaded latency with aging up to the top, 1.0× with it stopped below). Aging orders the
+  // classes below it and each class within. The cost: a flood of urgent work that alone fills the
+  // quota holds back everything else, so keep the top class for what is truly urgent.
+  // kNoStrictClass lets aging reach the top.
+  int strict_from = kPriorityHigh;
   // How many waiters behind a blocked head one pass examines for backfill. Larger finds more
   // backfill on multi-target setups; each costs a limiter probe per pass.
   int backfill_window = 32;

@@ -86,6 +86,9 @@ int64_t Scheduler::Key(const Waiter& w) const {
 bool Scheduler::Before(uint32_t a, uint32_t b) const {
   const Waiter& wa = waiters_[a];
   const Waiter& wb = waiters_[b];
+  const bool a_strict = wa.priority >= config_.strict_from;
+  const bool b_strict = wb.priority >= config_.strict_from;
+  if (a_strict != b_strict) return a_strict;
   if (config_.aging_step > Duration::zero()) {
     int64_t ka = Key(wa), kb = Key(wb);
     if (ka != kb) return ka < kb;

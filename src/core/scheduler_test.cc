@@ -145,33 +145,62 @@ class AgingSchedulerTest : public SchedulerTest {
   AgingSchedulerTest() : SchedulerTest(SchedulerConfig{.aging_step = seconds(10)}) {}
 };
 
-TEST_F(AgingSchedulerTest, LongWaitingLowPriorityOvertakesFreshHighPriority) {
+TEST_F(AgingSchedulerTest, LongWaitingLowPriorityOvertakesFreshNormalPriority) {
   AddLimiter(Tpm60k(0.0));
   Enqueue(4'000, 1, kPriorityLow);
   clock_.Advance(milliseconds(999));  // not yet enough tokens for anyone
   Pump();
-  clock_.Advance(seconds(20) - milliseconds(999));
-  // Queued 20 s ago at low = two aging steps: ranks with a high queued now, and waited longer.
-  Enqueue(4'000, 2, kPriorityHigh);
+  clock_.Advance(seconds(10) - milliseconds(999));
+  // Queued 10 s ago at low = one aging step: ranks with a normal queued now, and waited longer.
+  Enqueue(4'000, 2, kPriorityNormal);
   EXPECT_EQ(Pump(), (std::vector<uint64_t>{1}));
 }
 
-TEST_F(AgingSchedulerTest, LowPriorityWaitIsBoundedUnderAStreamOfHighPriority) {
+TEST_F(AgingSchedulerTest, AgedWorkNeverOvertakesTheTopClass) {
+  AddLimiter(Tpm60k(0.0));
+  Enqueue(4'000, 1, kPriorityLow);
+  Enqueue(4'000, 2, kPriorityNormal);
+  clock_.Advance(seconds(3'600));  // an hour of aging: far more than the two levels to the top
+  Enqueue(4'000, 3, kPriorityHigh);
+  EXPECT_EQ(Pump(), (std::vector<uint64_t>{3}));
+  clock_.Advance(seconds(4));
+  EXPECT_EQ(Pump(), (std::vector<uint64_t>{2}));
+}
+
+TEST_F(AgingSchedulerTest, LowPriorityWaitIsBoundedUnderAStreamOfNormalPriority) {
   AddLimiter(Tpm60k(0.0));  // serves one 1,000-token request per second
   Enqueue(1'000, 999, kPriorityLow);
   SteadyTime low_queued = clock_.Now();
   SteadyTime low_started = SteadyTime::max();
   for (uint64_t i = 0; i < 200 && low_started == SteadyTime::max(); ++i) {
-    Enqueue(1'000, i, kPriorityHigh);  // a new high request every half second: saturation
-    Enqueue(1'000, 1'000 + i, kPriorityHigh);
+    Enqueue(1'000, i, kPriorityNormal);  // a new request every half second: saturation
+    Enqueue(1'000, 1'000 + i, kPriorityNormal);
     for (uint64_t tag : Pump()) {
       if (tag == 999) low_started = clock_.Now();
     }
     clock_.Advance(milliseconds(1'000));
   }
-  // Two levels × 10 s, plus serving what was ranked ahead of it at that point.
+  // One level × 10 s, plus serving what was ranked ahead of it at that point.
   ASSERT_NE(low_started, SteadyTime::max());
-  EXPECT_LE(low_started - low_queued, seconds(45));
+  EXPECT_LE(low_started - low_queued, seconds(25));
+}
+
+TEST(AgingToTheTopSchedulerTest, WithoutAStrictTopClassLowCatchesUpWithHigh) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(0.0), clock);
+  Scheduler scheduler(
+      SchedulerConfig{
+          .aging_step = seconds(10), .strict_from = kNoStrictClass, .backfill_window = 32},
+      clock);
+  scheduler.AddLimiter(&limiter);
+  std::vector<int> c{0};
+  ASSERT_TRUE(scheduler.Enqueue(Cost{.tokens = 4'000}, c, {.priority = kPriorityLow, .tag = 1}));
+  clock.Advance(seconds(20));  // two aging steps: ranks with a high queued now, waited longer
+  ASSERT_TRUE(scheduler.Enqueue(Cost{.tokens = 4'000}, c, {.priority = kPriorityHigh, .tag = 2}));
+  PumpResult result;  // destroyed (its reservation refunded) before the limiter
+  scheduler.Pump(&result);
+  ASSERT_EQ(result.granted.size(), 1u);
+  EXPECT_EQ(result.granted[0].tag, 1u);
 }
 
 TEST_F(SchedulerTest, StrictPriorityWithoutAging) {
