@@ -7,9 +7,12 @@
 // a cut the rate climbs fast, flattens as it nears the rate at which the throttle happened (the
 // likely ceiling, where it lingers), then probes beyond it. A quota is a stable ceiling, so
 // lingering near the last good rate wastes less than AIMD's slow linear climb from far below, and
-// probing past it still finds a quota that was raised or a competitor that left.
+// probing past it still finds a quota that was raised or a competitor that left. A throttle again
+// at or below the last ceiling lowers the ceiling itself (CUBIC's fast convergence): the curve then
+// levels off below the rate that failed twice, where a competitor's share leaves room.
 
 #include <cstdint>
+#include <limits>
 
 namespace quotaflow {
 
@@ -21,6 +24,9 @@ struct AdaptiveConfig {
   // pre-throttle level about one period after a cut (K = ∛(W·(1−β)/C) ≈ 0.9 periods at W = 1),
   // which matches the server's own memory of one period.
   double cubic_c = 0.4;
+  // The cut when the throttle also measured the ceiling: the server's period was full while this
+  // client held less of it than its rate allowed (see Limiter::OnServerThrottle).
+  double measured_beta = 0.9;
   // The factor never falls below this, so a storm of throttles cannot stall a model for good.
   double min_factor = 0.05;
 };
@@ -33,8 +39,11 @@ class AdaptiveRate {
 
   // A rate throttle at `now` for a request granted at `granted_at`. A request granted before the
   // last cut was sent at the old rate, so its throttle is old news: it does not cut again. Returns
-  // true when the rate was cut.
-  bool OnThrottle(int64_t now, int64_t granted_at);
+  // true when the rate was cut. `held_share`: the fraction of the quota this client's own charges
+  // held in the server's trailing period when it said the period was full (infinity if unknown);
+  // below the current rate, the rest was someone else's and the curve levels off there.
+  bool OnThrottle(int64_t now, int64_t granted_at,
+                  double held_share = std::numeric_limits<double>::infinity());
 
   // The factor (0, 1] at `now`.
   double Factor(int64_t now) const;
@@ -47,8 +56,10 @@ class AdaptiveRate {
   AdaptiveConfig config_;
   int64_t period_ns_;
   bool recovering_ = false;
-  double w_max_ = 1.0;  // factor just before the last cut
-  double k_ = 0.0;      // periods from the cut until the curve is back at w_max_
+  // The curve levels off here: the factor at the last cut, or below it after repeated cuts
+  // (fast convergence). Infinite before the first throttle.
+  double w_max_ = std::numeric_limits<double>::infinity();
+  double k_ = 0.0;  // periods from the cut until the curve is back at w_max_
   int64_t cut_at_ = INT64_MIN;
 };
 

@@ -293,10 +293,11 @@ class Limiter {
   int64_t slots_in_use_ = 0;       // GUARDED_BY(mu_)
   int64_t paused_until_ns_ = 0;    // GUARDED_BY(mu_): no grant before this (retry-after, TPD)
   Dimension paused_by_ = Dimension::kNone;  // GUARDED_BY(mu_)
-  int64_t held_until_ns_ = 0;               // GUARDED_BY(mu_): HoldUntil
-  AdaptiveRate adaptive_;                   // GUARDED_BY(mu_)
-  LimiterStats stats_;                      // GUARDED_BY(mu_)
-  Window window_;                           // GUARDED_BY(mu_)
+  int64_t created_ns_ = 0;
+  int64_t held_until_ns_ = 0;  // GUARDED_BY(mu_): HoldUntil
+  AdaptiveRate adaptive_;      // GUARDED_BY(mu_)
+  LimiterStats stats_;         // GUARDED_BY(mu_)
+  Window window_;              // GUARDED_BY(mu_)
   int64_t slot_ns_ = 0;
 };
 

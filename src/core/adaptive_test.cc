@@ -38,6 +38,29 @@ TEST(AdaptiveRate, RecoveryFollowsCubicCurveBackToFullQuota) {
   EXPECT_FALSE(a.recovering());
 }
 
+TEST(AdaptiveRate, AThrottleAgainAtTheSameRateLowersTheCeilingTheCurveLevelsOffAt) {
+  AdaptiveRate a(AdaptiveConfig{}, kPeriod);
+  auto at = [&](double periods) { return static_cast<int64_t>(periods * kPeriod); };
+  ASSERT_TRUE(a.OnThrottle(0, 0));
+  // Back at full rate after K, the rate that failed: the recovery ends there.
+  EXPECT_DOUBLE_EQ(a.Update(at(2)), 1.0);
+  ASSERT_FALSE(a.recovering());
+  // Throttled again at that same rate: the ceiling is lower, so the curve levels off at
+  // 1.0 × (1 + β) / 2 = 0.85 instead of returning to the rate that failed twice.
+  ASSERT_TRUE(a.OnThrottle(at(3), at(3)));
+  EXPECT_NEAR(a.Factor(at(3)), 0.7, 1e-9);
+  const double k = std::cbrt((0.85 - 0.7) / 0.4);
+  EXPECT_NEAR(a.Factor(at(3 + k)), 0.85, 1e-6);
+  EXPECT_LT(a.Factor(at(3 + k + 0.2)), 0.86);
+  // A throttle above the last ceiling (the competitor left, the curve probed past it) sets the
+  // ceiling at the rate that failed, as the first one did.
+  const double above = a.Factor(at(3 + k + 0.6));
+  ASSERT_GT(above, 0.85);
+  ASSERT_TRUE(a.OnThrottle(at(3 + k + 0.6), at(3 + k + 0.6)));
+  const double k2 = std::cbrt((above - above * 0.7) / 0.4);
+  EXPECT_NEAR(a.Factor(at(3 + k + 0.6 + k2)), above, 1e-6);
+}
+
 TEST(AdaptiveRate, RepeatedThrottlesCompoundButStopAtMinimum) {
   AdaptiveConfig c;
   c.min_factor = 0.1;

@@ -76,10 +76,11 @@ Status Validate(const LimiterConfig& c) {
     return tl::unexpected(Error::InvalidArgument("initial fill must be in [0, 1]"));
   }
   const AdaptiveConfig& a = c.adaptive;
-  if (!(a.beta > 0.0 && a.beta < 1.0) || !(a.cubic_c > 0.0) ||
-      !(a.min_factor > 0.0 && a.min_factor <= 1.0)) {
-    return tl::unexpected(Error::InvalidArgument(
-        "adaptive: beta must be in (0, 1), cubic_c > 0, min_factor in (0, 1]"));
+  if (!(a.beta > 0.0 && a.beta < 1.0) || !(a.measured_beta > 0.0 && a.measured_beta <= 1.0) ||
+      !(a.cubic_c > 0.0) || !(a.min_factor > 0.0 && a.min_factor <= 1.0)) {
+    return tl::unexpected(
+        Error::InvalidArgument("adaptive: beta must be in (0, 1), measured_beta in (0, 1], cubic_c "
+                               "> 0, min_factor in (0, 1]"));
   }
   return {};
 }
@@ -174,6 +175,7 @@ Limiter::Limiter(const LimiterConfig& config, const Clock& clock)
        config.initial_daily_fill);
   slot_ns_ = std::max<int64_t>(1, (period_ns + config.window_margin.count()) / kWindowSlots);
   window_.newest = t / slot_ns_;
+  created_ns_ = t;
 }
 
 Decision Limiter::Decide(const Cost& cost, int64_t t) const {
@@ -413,8 +415,17 @@ void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
   switch (kind) {
     case ThrottleKind::kTokensPerMinute:
     case ThrottleKind::kRequestsPerMinute: {
-      empty(kind == ThrottleKind::kTokensPerMinute ? kTpm : kRpm);
-      if (adaptive_.OnThrottle(t, Ns(request_granted_at))) {
+      const int dim = kind == ThrottleKind::kTokensPerMinute ? kTpm : kRpm;
+      empty(dim);
+      // What this client's own charges held of the server's period when it said "full". Known once
+      // the window has seen a whole period of this limiter's starts.
+      double held_share = std::numeric_limits<double>::infinity();
+      if (config_.window_guard && buckets_[dim].enforced() &&
+          t - created_ns_ >= config_.period.count()) {
+        held_share =
+            static_cast<double>(WindowSum(dim, t)) / static_cast<double>(buckets_[dim].quota);
+      }
+      if (adaptive_.OnThrottle(t, Ns(request_granted_at), held_share)) {
         UpdateRate(t);
       }
       Dimension by =

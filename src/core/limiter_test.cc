@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "quotaflow/accounting.h"
@@ -10,6 +11,7 @@ namespace quotaflow {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::minutes;
 using std::chrono::seconds;
 
 // 60,000 TPM = 1,000 tokens/s, 60 RPM = 1 request/s: easy arithmetic in every case below.
@@ -245,6 +247,32 @@ TEST(Limiter, RateThrottleEmptiesBucketAndCutsRate) {
   EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
   // Refill now runs at 700 tokens/s.
   EXPECT_EQ(limiter.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
+}
+
+TEST(Limiter, AThrottleWhileHoldingLittleOfThePeriodLevelsOffAtTheShareItHeld) {
+  FakeClock clock;
+  Limiter limiter(Tpm60k(), clock);
+  clock.Advance(seconds(61));  // a whole period of this limiter's starts is in its window
+  for (int i = 0; i < 3; ++i) {
+    ReserveResult r = limiter.Reserve(Cost{.tokens = 5'000});
+    ASSERT_TRUE(r.decision.granted());
+    r.reservation.Settle(5'000);
+    clock.Advance(seconds(5));
+  }
+  // The server says its period is full while this client holds 15,000 of 60,000 tokens of it:
+  // the rest is another application's. The rate is cut just below that quarter (measured_beta
+  // 0.9), not to 0.7 of the full quota, and climbs back to the quarter, where it levels off.
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
+  ASSERT_TRUE(r.decision.granted());
+  const SteadyTime granted_at = r.reservation.granted_at();
+  r.reservation.Refund();
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  EXPECT_NEAR(limiter.RateFactor(), 0.9 * 0.25, 1e-3);
+  const double k_periods = std::cbrt((0.25 - 0.225) / 0.4);
+  clock.Advance(std::chrono::duration_cast<Duration>(k_periods * minutes(1)));
+  EXPECT_NEAR(limiter.RateFactor(), 0.25, 1e-3);
+  clock.Advance(seconds(20));
+  EXPECT_LT(limiter.RateFactor(), 0.27);
 }
 
 TEST(Limiter, ThrottleOfRequestGrantedBeforeTheCutDoesNotCutAgain) {
