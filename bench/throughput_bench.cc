@@ -6,7 +6,7 @@
 //                    [--chart FILE.png|.svg]... [--markdown FILE] [--summary FILE] [--json FILE]
 //                    [--from-json FILE] [--warm-start]
 //                    [--sdk-real-time] [--qf-exact-input] [--qf-aging-s S] [--qf-no-window-guard]
-//                    [--qf-window-margin-ms MS]
+//                    [--qf-window-margin-ms MS] [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C]
 //   throughput_bench --serve SCENARIO [--mode MODE] [--period-ms MS] [--seed N] --workload-out F
 //
 // Every strategy (throughput_strategies.h) × scenario (throughput_scenarios.h) × the emulator's
@@ -96,6 +96,7 @@ int Usage() {
                "         [--sdk-real-time]\n"
                "         [--qf-exact-input] [--qf-aging-s S] [--qf-no-window-guard] "
                "[--qf-window-margin-ms MS]\n"
+               "         [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C]\n"
                "       throughput_bench --serve SCENARIO [--modes MODE] [--period-ms MS] "
                "--workload-out FILE\n");
   return 2;
@@ -120,6 +121,12 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       f.quotaflow.no_window_guard = true;
     } else if (flag == "--qf-window-margin-ms") {
       f.quotaflow.window_margin_ms = std::strtoll(value().c_str(), nullptr, 10);
+    } else if (flag == "--qf-aging-to-top") {
+      f.quotaflow.aging_to_top = true;
+    } else if (flag == "--qf-beta") {
+      f.quotaflow.beta = std::strtod(value().c_str(), nullptr);
+    } else if (flag == "--qf-cubic-c") {
+      f.quotaflow.cubic_c = std::strtod(value().c_str(), nullptr);
     } else if (flag == "--qf-aging-s") {
       f.quotaflow.aging_step = std::strtod(value().c_str(), nullptr);
     } else if (flag == "--seed") {

@@ -1,5 +1,7 @@
 #include "throughput_strategies.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
@@ -680,6 +682,9 @@ void RunQuotaflow(const Scenario& scenario, const Workload& workload, const RunO
   if (v.aging_step) co.scheduler.aging_step = scale.Real(*v.aging_step);
   if (v.no_window_guard) co.limiter.window_guard = false;
   if (v.window_margin_ms) co.limiter.window_margin = std::chrono::milliseconds(*v.window_margin_ms);
+  if (v.aging_to_top) co.scheduler.strict_from = kNoStrictClass;
+  if (v.beta) co.limiter.adaptive.beta = *v.beta;
+  if (v.cubic_c) co.limiter.adaptive.cubic_c = *v.cubic_c;
   std::mutex warn_mu;
   std::vector<std::string> warnings;
   co.warn = [&warn_mu, &warnings](const std::string& w) {
@@ -743,6 +748,9 @@ std::string QuotaflowVariant::Name() const {
   if (aging_step) parts.push_back("aging=" + std::to_string(static_cast<int>(*aging_step)) + "s");
   if (no_window_guard) parts.emplace_back("no-guard");
   if (window_margin_ms) parts.push_back("margin=" + std::to_string(*window_margin_ms) + "ms");
+  if (aging_to_top) parts.emplace_back("aging-to-top");
+  if (beta) parts.push_back(fmt::format("beta={}", *beta));
+  if (cubic_c) parts.push_back(fmt::format("C={}", *cubic_c));
   std::string name = "quotaflow";
   if (parts.empty()) return name;
   name += "[";

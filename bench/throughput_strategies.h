@@ -84,8 +84,16 @@ struct QuotaflowVariant {
   // LimiterConfig::window_margin in real milliseconds (default 20; not scaled: it covers the time
   // from a grant to the server's count of the request, which does not shrink with the period).
   std::optional<int64_t> window_margin_ms;
+  // Aging may lift lower work to the top class (SchedulerConfig::strict_from = kNoStrictClass).
+  bool aging_to_top = false;
+  // The adaptive controller's CUBIC β and C (AdaptiveConfig; defaults 0.7 and 0.4).
+  std::optional<double> beta;
+  std::optional<double> cubic_c;
 
-  bool any() const { return exact_input || aging_step || no_window_guard || window_margin_ms; }
+  bool any() const {
+    return exact_input || aging_step || no_window_guard || window_margin_ms || aging_to_top ||
+           beta || cubic_c;
+  }
   // "quotaflow[exact-input,aging=0s]"
   std::string Name() const;
 };
