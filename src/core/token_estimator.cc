@@ -71,23 +71,29 @@ int64_t CalibratingTokenEstimator::Heuristic(ModelFamily family, std::string_vie
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(tokens)));
 }
 
-double CalibratingTokenEstimator::Calibration::Factor(double sigma_bias) const {
-  return mean + sigma_bias * std::sqrt(variance);
+double CalibratingTokenEstimator::Calibration::Factor(const CalibrationConfig& config) const {
+  return mean + std::max(config.sigma_bias * std::sqrt(variance), config.min_margin * mean);
 }
 
 TokenEstimate CalibratingTokenEstimator::Estimate(std::string_view model_id,
                                                   std::string_view text) {
+  return Reestimate(model_id, Heuristic(FamilyOf(model_id), text));
+}
+
+TokenEstimate CalibratingTokenEstimator::Reestimate(std::string_view model_id,
+                                                    int64_t heuristic) const {
   TokenEstimate e;
-  e.heuristic = Heuristic(FamilyOf(model_id), text);
-  double factor = Factor(model_id);
-  e.tokens = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(e.heuristic * factor)));
+  e.heuristic = heuristic;
+  const double factor = Factor(model_id);
+  e.tokens = std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(static_cast<double>(e.heuristic) * factor)));
   return e;
 }
 
 double CalibratingTokenEstimator::Factor(std::string_view model_id) const {
   std::lock_guard lock(mu_);
   auto it = by_model_.find(std::string(model_id));
-  return it == by_model_.end() ? 1.0 : it->second.Factor(config_.sigma_bias);
+  return it == by_model_.end() ? 1.0 : it->second.Factor(config_);
 }
 
 void CalibratingTokenEstimator::Observe(std::string_view model_id, const TokenEstimate& estimate,
