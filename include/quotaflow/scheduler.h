@@ -16,7 +16,9 @@
 // T"; the I/O layer arms the timer, and pumps again when a reservation ends.
 
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -143,6 +145,11 @@ class Scheduler {
   // server throttled after all.
   Result<WaiterId> Requeue(const Cost& cost, std::span<const int> candidates,
                            const WaiterOptions& options, SteadyTime first_enqueued);
+  // Gives queued waiters a new cost: `price(tag, cost)` returns each one's, or nothing to keep it,
+  // e.g. once the caller's estimate of what they will be charged has improved. Their places in
+  // the queue stay. Called under the scheduler's lock: `price` must not call back into the
+  // scheduler.
+  void Reprice(const std::function<std::optional<Cost>(uint64_t tag, const Cost& cost)>& price);
   // Removes a queued waiter. False if it is no longer queued (granted, failed, or unknown).
   bool Cancel(WaiterId id);
 

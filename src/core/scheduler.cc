@@ -239,6 +239,22 @@ void Scheduler::Release(uint32_t index) {
   free_.push_back(index);
 }
 
+void Scheduler::Reprice(
+    const std::function<std::optional<Cost>(uint64_t tag, const Cost& cost)>& price) {
+  std::lock_guard lock(mu_);
+  for (Class& c : classes_) {
+    for (uint32_t i = c.head; i != kNil; i = waiters_[i].next) {
+      Waiter& w = waiters_[i];
+      const std::optional<Cost> next = price(w.tag, w.cost);
+      if (!next || next->requests < 0 || next->tokens < 0 || next->slots < 0) continue;
+      c.queued.requests += next->requests - w.cost.requests;
+      c.queued.tokens += next->tokens - w.cost.tokens;
+      c.queued.slots += next->slots - w.cost.slots;
+      w.cost = *next;
+    }
+  }
+}
+
 bool Scheduler::Cancel(WaiterId id) {
   std::lock_guard lock(mu_);
   uint32_t index = static_cast<uint32_t>(id);

@@ -217,6 +217,21 @@ TEST_F(SchedulerTest, StrictPriorityWithoutAging) {
   EXPECT_EQ(result.granted[0].tag, 2u);
 }
 
+TEST_F(SchedulerTest, RepricedWaitersAreGrantedAtTheirNewCostInTheirPlace) {
+  AddLimiter(Tpm60k(0.0));  // fills 1,000 tokens a second
+  Enqueue(5'000, 1);
+  Enqueue(2'000, 2);
+  clock_.Advance(seconds(3));
+  EXPECT_TRUE(Pump().empty());  // 3,000 tokens: the 5,000-token head waits, nothing passes it
+  scheduler_.Reprice([](uint64_t tag, const Cost& cost) -> std::optional<Cost> {
+    if (tag != 1) return std::nullopt;  // keeps its cost
+    return Cost{.requests = cost.requests, .tokens = 2'500, .slots = cost.slots};
+  });
+  EXPECT_EQ(Pump(), (std::vector<uint64_t>{1}));
+  clock_.Advance(milliseconds(1'500));  // 500 + 1,500: the second's 2,000, unchanged
+  EXPECT_EQ(Pump(), (std::vector<uint64_t>{2}));
+}
+
 TEST_F(SchedulerTest, DeadlineThatCannotBeMetFailsAtOnceNamingTheDimension) {
   AddLimiter(Tpm60k(0.0));
   auto id = scheduler_.Enqueue(Cost{.tokens = 5'000}, std::vector<int>{0},
