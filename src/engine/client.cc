@@ -350,6 +350,9 @@ class Client::Impl {
     ResultCallback done;
     Cost cost;
     TokenEstimate estimate;
+    // The model whose estimate priced it, when every candidate target runs that model and the
+    // caller gave no input count: then a better calibration may price it again while it queues.
+    const bedrock::ModelInfo* repriceable = nullptr;
     SteadyTime first_enqueued{};
     Stage stage = Stage::kQueued;  // guarded by mu_
     WaiterId waiter = 0;           // guarded by mu_: the scheduler's id while queued
@@ -589,6 +592,7 @@ class Client::Impl {
       auto c = CostFor(*t, p.request);
       if (!c) return tl::unexpected(std::move(c).error());
       if (!cost || c->first.tokens > cost->first.tokens) cost = *c;
+      p.repriceable = p.candidates.empty() || p.repriceable == t->info ? t->info : nullptr;
       p.candidates.push_back(t->limiter_index);
     }
     if (p.candidates.empty()) {
@@ -598,6 +602,7 @@ class Client::Impl {
     }
     p.cost = cost->first;
     p.estimate = cost->second;
+    if (p.request.input_tokens) p.repriceable = nullptr;
     return {};
   }
 
@@ -836,6 +841,32 @@ class Client::Impl {
     });
   }
 
+  // Loop thread. A request is priced when it is submitted, with the estimator as it stands then: a
+  // backlog submitted at once is priced at the uncalibrated heuristic (~28% over the contracts'
+  // true count in throughput_bench), and every start of it would hold that much quota too long.
+  // Once the model's calibration has moved by more than 1% since its queue was last priced, the
+  // queued requests of that model are priced again, in place.
+  void RepriceIfCalibrationMoved(const bedrock::ModelInfo* model) {
+    const double factor = estimator_.Factor(model->id);
+    double& priced = priced_factor_.try_emplace(model, 1.0).first->second;
+    if (std::abs(factor - priced) <= 0.01 * priced) return;
+    priced = factor;
+    // Lock order: the scheduler's, then mu_.
+    scheduler_.Reprice([this, model](uint64_t tag, const Cost&) -> std::optional<Cost> {
+      std::lock_guard lock(mu_);
+      auto it = requests_.find(tag);
+      if (it == requests_.end()) return std::nullopt;
+      Pending& p = *it->second;
+      if (p.stage != Stage::kQueued || p.repriceable != model) return std::nullopt;
+      const TokenEstimate e = estimator_.Reestimate(model->id, p.estimate.heuristic);
+      const int64_t delta = e.tokens - p.estimate.tokens;
+      p.estimate = e;
+      p.cost.tokens += delta;
+      p.route->queued_tokens += delta;
+      return p.cost;
+    });
+  }
+
   void Succeed(Pending* p, bedrock::ModelResponse response) {
     TargetState& t = *p->target;
     const Usage& u = response.usage;
@@ -845,6 +876,7 @@ class Client::Impl {
       if (!p->request.input_tokens) {
         estimator_.Observe(t.info->id, p->estimate,
                            u.input_tokens + u.cache_read_tokens + u.cache_write_tokens);
+        RepriceIfCalibrationMoved(t.info);
       }
     }
     p->reservation.Settle(settled);
@@ -1034,6 +1066,8 @@ class Client::Impl {
 
   // Loop thread only.
   PumpResult pump_;
+  // By model: the calibration its queued requests were last priced with.
+  std::unordered_map<const bedrock::ModelInfo*, double> priced_factor_;
   aws::TimerId wake_timer_ = 0;
   SteadyTime wake_at_ = SteadyTime::max();
 };

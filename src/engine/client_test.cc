@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -20,6 +23,7 @@
 #include "bedrock/service_quotas_client.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
+#include "emulator/text_generator.h"
 
 namespace quotaflow {
 namespace {
@@ -236,6 +240,62 @@ TEST_F(ClientTest, UnderSaturationHighFinishesBeforeNormalBeforeLowWithinTheAgin
   // higher work (~3 s).
   const Duration bound = options.scheduler.aging_step + seconds(10);
   EXPECT_LT(longest_wait[kPriorityLow], bound);
+}
+
+TEST_F(ClientTest, QueuedRequestsArePricedAgainOnceTheEstimatorLearnsTheModelsPrompts) {
+  constexpr int64_t kTpm = 10'000;  // per 1 s period: a backlog of ~8 s
+  constexpr int64_t kMaxTokens = 300;
+  const Duration period = seconds(1);
+  StartEmulator(FastEmulator(kTpm, period, emulator::CountingMode::kSlidingWindow));
+  auto client = MakeClient(Options(kTpm, period));
+  // Prose, where the family's characters-per-token heuristic is well off this tokenizer's count.
+  std::vector<ModelRequest> requests;
+  for (int i = 0; i < 60; ++i) {
+    const std::string text = emulator::GenerateText(emulator::MixSeed(5, i), 1'000);
+    boost::json::object body{
+        {"messages", boost::json::array{boost::json::object{
+                         {"role", "user"},
+                         {"content", boost::json::array{boost::json::object{{"text", text}}}}}}},
+        {"inferenceConfig", boost::json::object{{"maxTokens", kMaxTokens}}}};
+    ModelRequest r;
+    r.model_id = kModel;
+    r.body = boost::json::serialize(body);
+    requests.push_back(std::move(r));
+  }
+  auto counted = client->CountTokens(kModel, requests[0].body);
+  ASSERT_TRUE(counted) << counted.error().ToString();
+  const double actual = static_cast<double>(*counted + kMaxTokens);  // what the server reserves
+  auto price_of_queued = [&client] {
+    const RouteStats route = client->Stats().routes.at(0);
+    return route.queued > 0
+               ? static_cast<double>(route.queued_tokens) / static_cast<double>(route.queued)
+               : 0.0;
+  };
+  std::atomic<int> done{0};
+  std::atomic<int> throttles{0};
+  for (const ModelRequest& r : requests) {
+    client->Submit(r, SubmitOptions{}, [&done, &throttles](const RequestResult& result) {
+      EXPECT_TRUE(result) << result.error().error.ToString();
+      if (result) throttles += result->throttles;
+      ++done;
+    });
+  }
+  // Submitted at once, before any answer: priced by the family heuristic alone.
+  const double first_price = price_of_queued();
+  EXPECT_GT(std::abs(first_price - actual), 0.05 * actual) << first_price << " vs " << actual;
+  const SteadyTime until = SystemClock().Now() + seconds(30);
+  while (done.load() < 12 && SystemClock().Now() < until)
+    std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_GE(done.load(), 12);
+  // A dozen answers later the ones still queued are priced at the calibrated estimate: just above
+  // what the server will reserve, never below it.
+  const double repriced = price_of_queued();
+  ASSERT_GT(repriced, 0.0) << "the queue drained before the test could look";
+  EXPECT_GE(repriced, actual);
+  EXPECT_LE(repriced, actual * 1.05);
+  EXPECT_TRUE(client->WaitIdle(std::chrono::minutes(1)));
+  EXPECT_EQ(done.load(), 60);
+  EXPECT_EQ(throttles.load(), 0);
 }
 
 TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds) {
