@@ -280,6 +280,8 @@ class Limiter {
   int64_t WindowSum(int dim, int64_t t) const;
   // When `cost` fits the window under `quota`.
   int64_t WindowEarliest(int dim, int64_t t, int64_t cost, int64_t quota) const;
+  // Tokens the window guard keeps free for settlements above their reservation (see .cc).
+  int64_t SettleHeadroom(int64_t t) const;
 
   void SettleReservation(const Reservation& r, int64_t actual_tokens);
   void RefundReservation(const Reservation& r);
@@ -293,11 +295,18 @@ class Limiter {
   int64_t slots_in_use_ = 0;       // GUARDED_BY(mu_)
   int64_t paused_until_ns_ = 0;    // GUARDED_BY(mu_): no grant before this (retry-after, TPD)
   Dimension paused_by_ = Dimension::kNone;  // GUARDED_BY(mu_)
-  int64_t created_ns_ = 0;
-  int64_t held_until_ns_ = 0;  // GUARDED_BY(mu_): HoldUntil
-  AdaptiveRate adaptive_;      // GUARDED_BY(mu_)
-  LimiterStats stats_;         // GUARDED_BY(mu_)
-  Window window_;              // GUARDED_BY(mu_)
+  int64_t created_ns_ = 0;                  // set once by the constructor
+  int64_t held_until_ns_ = 0;               // GUARDED_BY(mu_): HoldUntil
+  AdaptiveRate adaptive_;                   // GUARDED_BY(mu_)
+  LimiterStats stats_;                      // GUARDED_BY(mu_)
+  Window window_;                           // GUARDED_BY(mu_)
+  // The largest settlement above its reservation, in the period ending at end_ns and the one
+  // before it.
+  struct Overrun {
+    int64_t end_ns = 0;
+    int64_t current = 0;
+    int64_t previous = 0;
+  } overrun_;  // GUARDED_BY(mu_)
   int64_t slot_ns_ = 0;
 };
 

@@ -359,6 +359,34 @@ TEST(Limiter, WindowGuardHoldsAStartForAPeriodPlusTheMargin) {
   EXPECT_TRUE(limiter.Reserve(all).decision.granted());
 }
 
+TEST(Limiter, ASettlementAboveItsReservationKeepsThatMuchOfTheWindowFree) {
+  FakeClock clock;
+  LimiterConfig config = Tpm60k();
+  config.burst_periods = 1.0;  // the bucket holds the whole period: the window is what binds
+  Limiter limiter(config, clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 10'000});
+  ASSERT_TRUE(r.decision.granted());
+  r.reservation.Settle(13'000);  // burndown: 3,000 over what it reserved
+  // 13,000 + 47,000 fits the period exactly, and the bucket holds 47,000; but another request
+  // may settle 3,000 over before this client hears of it, so that much stays free.
+  EXPECT_EQ(limiter.Probe(Cost{.tokens = 47'000}, clock.Now()).outcome, Outcome::kWait);
+  EXPECT_EQ(limiter.Probe(Cost{.tokens = 44'000}, clock.Now()).outcome, Outcome::kGranted);
+  // Two periods without an overrun: none is kept, and a whole period's request still fits.
+  clock.Advance(seconds(121));
+  EXPECT_EQ(limiter.Probe(Cost{.tokens = 60'000}, clock.Now()).outcome, Outcome::kGranted);
+}
+
+TEST(Limiter, SettlementsWithinTheirReservationKeepNothingFree) {
+  FakeClock clock;
+  LimiterConfig config = Tpm60k();
+  config.burst_periods = 1.0;
+  Limiter limiter(config, clock);
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 10'000});
+  ASSERT_TRUE(r.decision.granted());
+  r.reservation.Settle(8'000);
+  EXPECT_EQ(limiter.Probe(Cost{.tokens = 52'000}, clock.Now()).outcome, Outcome::kGranted);
+}
+
 TEST(Limiter, AHoldStopsEveryGrantUntilItIsReleased) {
   FakeClock clock;
   Limiter limiter(Tpm60k(), clock);
