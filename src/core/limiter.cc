@@ -447,6 +447,17 @@ void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
       Dimension by =
           kind == ThrottleKind::kTokensPerMinute ? Dimension::kTokens : Dimension::kRequests;
       if (retry_after > Duration::zero()) pause(retry_after, by);
+      // A limiter younger than a period that holds less than half the server's full window met
+      // starts from before it (the run before, or this application before a restart), not its own
+      // rate: a window server forgets those by one period after this limiter began, and until then
+      // every retry would only be throttled again. (Holding most of the window, its own rate is
+      // the cause, and the cut alone answers it.)
+      const int64_t memory_ends =
+          created_ns_ + config_.period.count() + config_.window_margin.count();
+      if (config_.window_guard && buckets_[dim].enforced() && t < memory_ends &&
+          2 * WindowSum(dim, t) < buckets_[dim].quota) {
+        pause(Duration(memory_ends - t), by);
+      }
       break;
     }
     case ThrottleKind::kTokensPerDay:

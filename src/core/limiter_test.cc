@@ -237,7 +237,9 @@ TEST(Limiter, DailyQuotaBindsWhenSpent) {
 
 TEST(Limiter, RateThrottleEmptiesBucketAndCutsRate) {
   FakeClock clock;
-  Limiter limiter(Tpm60k(), clock);
+  LimiterConfig c = Tpm60k();
+  c.window_guard = false;  // the bucket and the cut alone (the guard's part: the tests below)
+  Limiter limiter(c, clock);
   ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
   ASSERT_TRUE(r.decision.granted());
   SteadyTime granted_at = r.reservation.granted_at();
@@ -247,6 +249,54 @@ TEST(Limiter, RateThrottleEmptiesBucketAndCutsRate) {
   EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
   // Refill now runs at 700 tokens/s.
   EXPECT_EQ(limiter.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
+}
+
+TEST(Limiter, AThrottleInItsFirstPeriodWaitsUntilTheServerHasForgottenWhatCameBefore) {
+  // A restart into a busy minute: the server's window is full of starts from before this limiter
+  // existed, and a window server forgets them one period after the limiter began (plus the guard's
+  // margin). Holding less than half of it, nothing starts before then; the rate is cut as for any
+  // throttle.
+  FakeClock clock;
+  const SteadyTime created = clock.Now();
+  Limiter limiter(Tpm60k(), clock);
+  clock.Advance(seconds(10));
+  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
+  ASSERT_TRUE(r.decision.granted());
+  const SteadyTime granted_at = r.reservation.granted_at();
+  r.reservation.Refund();
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
+  const Decision d = limiter.Probe(Cost{.tokens = 700}, clock.Now());
+  EXPECT_EQ(d.outcome, Outcome::kWait);
+  EXPECT_EQ(d.earliest, created + minutes(1) + milliseconds(20));
+  EXPECT_EQ(d.blocking, Dimension::kTokens);
+
+  // Holding most of the window itself, a young limiter was throttled for its own rate: the cut
+  // answers that, and no pause is added.
+  LimiterConfig full = Tpm60k();
+  full.burst_periods = 1.0;
+  Limiter busy(full, clock);
+  clock.Advance(seconds(10));
+  ReserveResult mine = busy.Reserve(Cost{.tokens = 40'000});
+  ASSERT_TRUE(mine.decision.granted());
+  ReserveResult b = busy.Reserve(Cost{.tokens = 1'000});
+  ASSERT_TRUE(b.decision.granted());
+  const SteadyTime b_granted_at = b.reservation.granted_at();
+  b.reservation.Refund();
+  busy.OnServerThrottle(ThrottleKind::kTokensPerMinute, b_granted_at, Duration::zero());
+  EXPECT_EQ(busy.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
+
+  // Without the window guard (a token-bucket server only) the bucket's refill alone decides.
+  LimiterConfig bucket_only = Tpm60k();
+  bucket_only.window_guard = false;
+  Limiter plain(bucket_only, clock);
+  clock.Advance(seconds(10));
+  ReserveResult p = plain.Reserve(Cost{.tokens = 1'000});
+  ASSERT_TRUE(p.decision.granted());
+  const SteadyTime p_granted_at = p.reservation.granted_at();
+  p.reservation.Refund();
+  plain.OnServerThrottle(ThrottleKind::kTokensPerMinute, p_granted_at, Duration::zero());
+  EXPECT_EQ(plain.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
 }
 
 TEST(Limiter, AThrottleWhileHoldingLittleOfThePeriodLevelsOffAtTheShareItHeld) {
