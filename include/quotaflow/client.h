@@ -6,8 +6,8 @@
 //
 // What the engine does with each outcome (ARCHITECTURE.md, "One request, end to end"):
 //   success            settle to input + cache_write + output × burndown; calibrate the estimator
-//   rate throttle      refund, adaptive cut, back to the head of its class (at most
-//                      `max_throttle_requeues` times, then fail with kThrottled)
+//   rate throttle      refund, adaptive cut, back to the head of its class (until it has been
+//                      throttled for `throttle_patience_periods`, then fail with kThrottled)
 //   tokens-per-day     refund, pause the model until the day's quota frees, requeue; warn once
 //   5xx / timeout      the runtime client retries with backoff; if it gives up, refund and requeue
 //                      after a backoff, within `max_transient_requeues`
@@ -110,8 +110,11 @@ struct ClientOptions {
   LimiterConfig limiter;
   SchedulerConfig scheduler;
 
-  // A rate-throttled request goes back to the head of its class at most this many times.
-  int max_throttle_requeues = 8;
+  // A rate-throttled request goes back to the head of its class until this many periods have
+  // passed since its first throttle; a throttle after that fails it with kThrottled. A budget of
+  // time, not of tries: while another application holds the server's window (a restart into a
+  // busy minute), retries come fast and many, and the window frees within a period.
+  double throttle_patience_periods = 5.0;
   // A transient failure the runtime client gave up on is requeued at most this many times, after
   // `transient_backoff` × 2^n.
   int max_transient_requeues = 3;

@@ -29,6 +29,10 @@ namespace {
 // again: Bedrock does not say when its day frees, and a paused model costs nothing meanwhile.
 constexpr int64_t kDailyPausePeriods = 60;
 
+Duration Times(Duration period, double periods) {
+  return Duration(static_cast<Duration::rep>(static_cast<double>(period.count()) * periods));
+}
+
 bool IsRateThrottle(ThrottleKind kind) {
   return kind == ThrottleKind::kTokensPerMinute || kind == ThrottleKind::kRequestsPerMinute;
 }
@@ -46,8 +50,9 @@ Status ValidateOptions(const ClientOptions& o) {
   if (o.period <= Duration::zero()) {
     return tl::unexpected(Error::InvalidArgument("the quota period must be positive"));
   }
-  if (o.max_throttle_requeues < 0 || o.max_transient_requeues < 0) {
-    return tl::unexpected(Error::InvalidArgument("requeue limits must not be negative"));
+  if (!(o.throttle_patience_periods >= 0) || o.max_transient_requeues < 0) {
+    return tl::unexpected(
+        Error::InvalidArgument("the throttle patience and requeue limits must not be negative"));
   }
   return {};
 }
@@ -362,6 +367,7 @@ class Client::Impl {
     Duration waited{};
     SteadyTime started{};
     int throttles = 0;
+    SteadyTime first_throttle{};  // of a rate throttle
     int transient_requeues = 0;
     int attempts = 0;
   };
@@ -934,11 +940,19 @@ class Client::Impl {
             "{} hit its tokens-per-day quota; new requests to it wait {} s, then try again ({})",
             t.key, ToSeconds(options_.period * kDailyPausePeriods), e.error.message));
       }
-      if (kind == ThrottleKind::kTokensPerDay || p->throttles <= options_.max_throttle_requeues) {
+      if (kind == ThrottleKind::kTokensPerDay) {
         Requeue(p);
         return;
       }
-      e.error.message += fmt::format(" (throttled {} times; giving up)", p->throttles);
+      const SteadyTime now = clock_.Now();
+      if (p->first_throttle == SteadyTime{}) p->first_throttle = now;
+      const Duration throttled_for = now - p->first_throttle;
+      if (throttled_for <= Times(options_.period, options_.throttle_patience_periods)) {
+        Requeue(p);
+        return;
+      }
+      e.error.message += fmt::format(" (throttled {} times over {:.1f} s; giving up)", p->throttles,
+                                     ToSeconds(throttled_for));
       Finish(p, std::move(e.error));
       return;
     }

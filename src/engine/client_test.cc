@@ -303,9 +303,7 @@ TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds)
   // requeues, and every request still succeeds.
   const Duration period = seconds(1);
   StartEmulator(FastEmulator(20'000, period, emulator::CountingMode::kTokenBucket));
-  ClientOptions options = Options(40'000, period);
-  options.max_throttle_requeues = 50;
-  auto client = MakeClient(options);
+  auto client = MakeClient(Options(40'000, period));
   std::vector<RequestResult> results = RunAll(*client, Requests(60, 300, 500));
   int throttled = 0;
   for (const RequestResult& r : results) {
@@ -317,6 +315,56 @@ TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds)
   EXPECT_EQ(stats.throttles, throttled);
   EXPECT_EQ(stats.completed, 60);
   EXPECT_GT(stats.limiter.server_throttles, 0);
+}
+
+TEST_F(ClientTest, AServerThatNeverAdmitsARequestFailsItOnceThePatienceRunsOutHoweverOftenItTried) {
+  // The server's quota is below what the request reserves; the client was told a far larger one,
+  // so only the server's 429s can say no. Each retry is throttled at once: the request gives up
+  // after `throttle_patience_periods` of them, not after some number of tries.
+  const Duration period = milliseconds(200);
+  StartEmulator(FastEmulator(1'000, period, emulator::CountingMode::kTokenBucket));
+  ClientOptions options = Options(100'000, period);
+  options.throttle_patience_periods = 5;
+  auto client = MakeClient(options);
+  ModelRequest request;
+  request.model_id = kModel;
+  request.body = ConverseBody(50, 2'000);
+  const SteadyTime before = SystemClock().Now();
+  RequestResult result = client->Call(request);
+  const Duration took = SystemClock().Now() - before;
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().error.code, ErrorCode::kThrottled);
+  EXPECT_NE(result.error().error.message.find("giving up"), std::string::npos)
+      << result.error().error.message;
+  EXPECT_GT(result.error().throttles, 8);
+  EXPECT_GE(took, 5 * period);
+  EXPECT_LT(took, seconds(30));
+}
+
+TEST_F(ClientTest, ThrottlesWhileAnotherApplicationHoldsTheWindowCostRetriesNotRequests) {
+  // Another application fills the sliding window just before this client starts, as a restart
+  // into a busy minute meets it: every request this client sends in that period is throttled,
+  // some many times over, and every one still succeeds once the window frees.
+  const Duration period = seconds(1);
+  emulator::EmulatorOptions server =
+      FastEmulator(20'000, period, emulator::CountingMode::kSlidingWindow);
+  server.output.mean = 10;
+  StartEmulator(std::move(server));
+  {
+    ClientOptions other = Options(20'000, period);
+    other.limiter.initial_fill = 1.0;
+    auto filler = MakeClient(other);
+    std::vector<RequestResult> spent = RunAll(*filler, Requests(4, 2'300, 20));
+    for (const RequestResult& r : spent) ASSERT_TRUE(r) << r.error().error.ToString();
+  }
+  auto client = MakeClient(Options(20'000, period));
+  std::vector<RequestResult> results = RunAll(*client, Requests(30, 100, 50));
+  int throttled = 0;
+  for (const RequestResult& r : results) {
+    ASSERT_TRUE(r) << r.error().error.ToString();
+    throttled += r->throttles;
+  }
+  EXPECT_GT(throttled, 0) << "the window was not full: the test shows nothing";
 }
 
 TEST_F(ClientTest, AValidationErrorFailsAtOnceWithTheServersMessage) {
