@@ -7,6 +7,7 @@
 //                    [--from-json FILE] [--warm-start]
 //                    [--sdk-real-time] [--qf-exact-input] [--qf-aging-s S] [--qf-no-window-guard]
 //                    [--qf-window-margin-ms MS] [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C]
+//                    [--qf-initial-fill F]
 //   throughput_bench --serve SCENARIO [--mode MODE] [--period-ms MS] [--seed N] --workload-out F
 //
 // Every strategy (throughput_strategies.h) × scenario (throughput_scenarios.h) × the emulator's
@@ -96,7 +97,7 @@ int Usage() {
                "         [--sdk-real-time]\n"
                "         [--qf-exact-input] [--qf-aging-s S] [--qf-no-window-guard] "
                "[--qf-window-margin-ms MS]\n"
-               "         [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C]\n"
+               "         [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C] [--qf-initial-fill F]\n"
                "       throughput_bench --serve SCENARIO [--modes MODE] [--period-ms MS] "
                "--workload-out FILE\n");
   return 2;
@@ -127,6 +128,8 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       f.quotaflow.beta = std::strtod(value().c_str(), nullptr);
     } else if (flag == "--qf-cubic-c") {
       f.quotaflow.cubic_c = std::strtod(value().c_str(), nullptr);
+    } else if (flag == "--qf-initial-fill") {
+      f.quotaflow.initial_fill = std::strtod(value().c_str(), nullptr);
     } else if (flag == "--qf-aging-s") {
       f.quotaflow.aging_step = std::strtod(value().c_str(), nullptr);
     } else if (flag == "--seed") {

@@ -685,6 +685,7 @@ void RunQuotaflow(const Scenario& scenario, const Workload& workload, const RunO
   if (v.aging_to_top) co.scheduler.strict_from = kNoStrictClass;
   if (v.beta) co.limiter.adaptive.beta = *v.beta;
   if (v.cubic_c) co.limiter.adaptive.cubic_c = *v.cubic_c;
+  if (v.initial_fill) co.limiter.initial_fill = *v.initial_fill;
   std::mutex warn_mu;
   std::vector<std::string> warnings;
   co.warn = [&warn_mu, &warnings](const std::string& w) {
@@ -751,6 +752,7 @@ std::string QuotaflowVariant::Name() const {
   if (aging_to_top) parts.emplace_back("aging-to-top");
   if (beta) parts.push_back(fmt::format("beta={}", *beta));
   if (cubic_c) parts.push_back(fmt::format("C={}", *cubic_c));
+  if (initial_fill) parts.push_back(fmt::format("fill={}", *initial_fill));
   std::string name = "quotaflow";
   if (parts.empty()) return name;
   name += "[";

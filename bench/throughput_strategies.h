@@ -89,10 +89,12 @@ struct QuotaflowVariant {
   // The adaptive controller's CUBIC β and C (AdaptiveConfig; defaults 0.7 and 0.4).
   std::optional<double> beta;
   std::optional<double> cubic_c;
+  // LimiterConfig::initial_fill (default 0).
+  std::optional<double> initial_fill;
 
   bool any() const {
     return exact_input || aging_step || no_window_guard || window_margin_ms || aging_to_top ||
-           beta || cubic_c;
+           beta || cubic_c || initial_fill;
   }
   // "quotaflow[exact-input,aging=0s]"
   std::string Name() const;
