@@ -280,8 +280,9 @@ class Limiter {
   int64_t WindowSum(int dim, int64_t t) const;
   // When `cost` fits the window under `quota`.
   int64_t WindowEarliest(int dim, int64_t t, int64_t cost, int64_t quota) const;
-  // Tokens the window guard keeps free for settlements above their reservation (see .cc).
-  int64_t SettleHeadroom(int64_t t) const;
+  // Tokens the window guard keeps free at t for settlements above their reservation (see .cc),
+  // when a start of `cost` tokens asks under `quota`.
+  int64_t SettleHeadroom(int64_t t, int64_t quota, int64_t cost) const;
 
   void SettleReservation(const Reservation& r, int64_t actual_tokens);
   void RefundReservation(const Reservation& r);

@@ -206,8 +206,8 @@ Decision Limiter::Decide(const Cost& cost, int64_t t) const {
     if (!b.enforced() || c <= 0) continue;
     int64_t e = b.EarliestNs(t, c);
     if (config_.window_guard && i != kTpd) {
-      const int64_t headroom = i == kTpm ? std::min(SettleHeadroom(t), b.rate - c) : 0;
-      e = std::max(e, WindowEarliest(i, t, c + std::max<int64_t>(0, headroom), b.rate));
+      const int64_t headroom = i == kTpm ? SettleHeadroom(t, b.rate, c) : 0;
+      e = std::max(e, WindowEarliest(i, t, c + headroom, b.rate));
     }
     if (e > earliest) {
       earliest = e;
@@ -279,9 +279,16 @@ int64_t Limiter::WindowSum(int dim, int64_t t) const {
 // server already counts as full (throughput_bench legal-bd5: 1-2 throttles per 1,000 requests on a
 // sliding window without this, none with it). So the guard keeps the largest such excess of this
 // period and the last free; nothing where requests never settle above their reservation.
-int64_t Limiter::SettleHeadroom(int64_t t) const {
-  if (t < overrun_.end_ns) return std::max(overrun_.current, overrun_.previous);
-  return t < overrun_.end_ns + config_.period.count() ? overrun_.current : 0;
+int64_t Limiter::SettleHeadroom(int64_t t, int64_t quota, int64_t cost) const {
+  int64_t overrun = 0;
+  if (t < overrun_.end_ns) {
+    overrun = std::max(overrun_.current, overrun_.previous);
+  } else if (t < overrun_.end_ns + config_.period.count()) {
+    overrun = overrun_.current;
+  }
+  // Never more than leaves room for `cost` in an empty window: a request as large as the quota
+  // still starts once the window is empty.
+  return std::max<int64_t>(0, std::min(overrun, quota - cost));
 }
 
 int64_t Limiter::WindowEarliest(int dim, int64_t t, int64_t cost, int64_t quota) const {
@@ -366,8 +373,7 @@ bool Limiter::WouldDelay(const Cost& head, SteadyTime head_start, const Cost& ot
       // period away).
       const int64_t at = head_start == SteadyTime::max() ? t : Ns(head_start);
       const bool still_counted = at / slot_ns_ - t / slot_ns_ < kRingSize;
-      const int64_t headroom =
-          i == kTpm ? std::max<int64_t>(0, std::min(SettleHeadroom(at), b.rate - h)) : 0;
+      const int64_t headroom = i == kTpm ? SettleHeadroom(at, b.rate, h) : 0;
       if (WindowSum(i, at) + (still_counted ? o : 0) + h + headroom > b.rate) return true;
     }
   }
