@@ -65,15 +65,15 @@ class CalibratingTokenEstimator final : public TokenEstimator {
   explicit CalibratingTokenEstimator(CalibrationConfig config = {}) : config_(config) {}
 
   TokenEstimate Estimate(std::string_view model_id, std::string_view text) override;
-  // The estimate of a prompt whose heuristic was taken earlier, with what the model's calibration
-  // has learnt since.
-  TokenEstimate Reestimate(std::string_view model_id, int64_t heuristic) const;
   void Observe(std::string_view model_id, const TokenEstimate& estimate, int64_t actual) override;
 
   // The family heuristic alone.
   static int64_t Heuristic(ModelFamily family, std::string_view text);
   // The current multiplier for a model (1 before any observation).
   double Factor(std::string_view model_id) const;
+  // A heuristic priced at a model's factor: Estimate is Priced(Heuristic(text), Factor(model)), and
+  // a prompt whose heuristic was taken earlier is priced again from its heuristic alone.
+  static TokenEstimate Priced(int64_t heuristic, double factor);
 
  private:
   struct Calibration {

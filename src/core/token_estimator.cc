@@ -77,14 +77,12 @@ double CalibratingTokenEstimator::Calibration::Factor(const CalibrationConfig& c
 
 TokenEstimate CalibratingTokenEstimator::Estimate(std::string_view model_id,
                                                   std::string_view text) {
-  return Reestimate(model_id, Heuristic(FamilyOf(model_id), text));
+  return Priced(Heuristic(FamilyOf(model_id), text), Factor(model_id));
 }
 
-TokenEstimate CalibratingTokenEstimator::Reestimate(std::string_view model_id,
-                                                    int64_t heuristic) const {
+TokenEstimate CalibratingTokenEstimator::Priced(int64_t heuristic, double factor) {
   TokenEstimate e;
   e.heuristic = heuristic;
-  const double factor = Factor(model_id);
   e.tokens = std::max<int64_t>(
       1, static_cast<int64_t>(std::ceil(static_cast<double>(e.heuristic) * factor)));
   return e;

@@ -71,7 +71,8 @@ TEST(TokenEstimator, AnExactCalibrationStillKeepsAMarginForLongerPrompts) {
     estimator.Observe(model, TokenEstimate{.tokens = 700, .heuristic = 700}, 537);  // 0.767
   }
   // A long prompt the tokenizer counts denser (0.790) is not under-counted.
-  const TokenEstimate long_prompt = estimator.Reestimate(model, 26'000);
+  const TokenEstimate long_prompt =
+      CalibratingTokenEstimator::Priced(26'000, estimator.Factor(model));
   EXPECT_GE(long_prompt.tokens, 20'540);
   EXPECT_LE(long_prompt.tokens, 20'800);  // and barely over
   EXPECT_EQ(long_prompt.heuristic, 26'000);

@@ -858,13 +858,13 @@ class Client::Impl {
     if (std::abs(factor - priced) <= 0.01 * priced) return;
     priced = factor;
     // Lock order: the scheduler's, then mu_.
-    scheduler_.Reprice([this, model](uint64_t tag, const Cost&) -> std::optional<Cost> {
+    scheduler_.Reprice([this, model, factor](uint64_t tag, const Cost&) -> std::optional<Cost> {
       std::lock_guard lock(mu_);
       auto it = requests_.find(tag);
       if (it == requests_.end()) return std::nullopt;
       Pending& p = *it->second;
       if (p.stage != Stage::kQueued || p.repriceable != model) return std::nullopt;
-      const TokenEstimate e = estimator_.Reestimate(model->id, p.estimate.heuristic);
+      const TokenEstimate e = CalibratingTokenEstimator::Priced(p.estimate.heuristic, factor);
       const int64_t delta = e.tokens - p.estimate.tokens;
       p.estimate = e;
       p.cost.tokens += delta;
