@@ -543,8 +543,11 @@ TEST_F(ClientTest, ADeadlineThatCannotBeMetFailsNow) {
 }
 
 TEST_F(ClientTest, CancelQueuedStopsNewStartsAndLetsInFlightFinish) {
-  StartEmulator(
-      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket));
+  emulator::EmulatorOptions server =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  // Answers take a second: no settlement can free quota for more starts before the cancel.
+  server.latency.time_to_first_token = seconds(1);
+  StartEmulator(std::move(server));
   ClientOptions options = Options(12'000, std::chrono::minutes(1));
   options.limiter.initial_fill = 1.0;  // ~10 start at once, the rest wait minutes
   auto client = MakeClient(options);
