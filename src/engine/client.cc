@@ -463,7 +463,12 @@ class Client::Impl {
     for (const auto& existing : targets_) {
       if (existing->key == key) return existing.get();
     }
-    auto resolved = Resolve(t.model_id, t.region);
+    // Asked once: it names both what an application profile copies and where a profile serves.
+    std::optional<Result<bedrock::InferenceProfile>> profile;
+    if (bedrock::InferenceProfilesClient* profiles = ProfilesIn(t.region)) {
+      profile = profiles->GetInferenceProfile(t.model_id);
+    }
+    auto resolved = Resolve(t.model_id, profile);
     if (!resolved) return tl::unexpected(std::move(resolved).error());
     auto runtime = Runtime(t.endpoint.empty() ? options_.endpoint : t.endpoint, t.region, failover);
     if (!runtime) return tl::unexpected(std::move(runtime).error());
@@ -473,7 +478,7 @@ class Client::Impl {
     target->region = t.region;
     target->info = resolved->model;
     target->runtime = *runtime;
-    target->destinations = Destinations(t);
+    target->destinations = Destinations(t, profile);
     if (t.tokens_per_minute > 0) {
       target->limits.tokens_per_minute = t.tokens_per_minute;
       target->limits.requests_per_minute = t.requests_per_minute;
@@ -508,29 +513,29 @@ class Client::Impl {
   }
 
   // Every region a request to this target may be served in: an inference profile's destination
-  // regions (from the control plane when the client has it, else what its geography implies).
-  std::vector<std::string> Destinations(const RouteTarget& t) const {
-    if (bedrock::InferenceProfilesClient* profiles = ProfilesIn(t.region)) {
-      if (auto profile = profiles->GetInferenceProfile(t.model_id)) {
-        std::vector<std::string> regions = bedrock::DestinationRegions(*profile);
-        if (!regions.empty()) return regions;
-      }
+  // regions (`profile`: the control plane's answer, when the client has one), else what its
+  // geography implies.
+  static std::vector<std::string> Destinations(
+      const RouteTarget& t, const std::optional<Result<bedrock::InferenceProfile>>& profile) {
+    if (profile && *profile) {
+      std::vector<std::string> regions = bedrock::DestinationRegions(**profile);
+      if (!regions.empty()) return regions;
     }
     return ImpliedDestinations(t.model_id, t.region);
   }
 
-  // The catalog entry of a model id, a profile or an ARN; an application inference profile is
-  // looked up (GetInferenceProfile) and stands for the model or system profile it copies.
-  Result<bedrock::ResolvedModel> Resolve(const std::string& model_id, const std::string& region) {
+  // The catalog entry of a model id, a profile or an ARN; an application inference profile stands
+  // for the model or system profile it copies (`profile`: GetInferenceProfile's answer for it).
+  Result<bedrock::ResolvedModel> Resolve(
+      const std::string& model_id,
+      const std::optional<Result<bedrock::InferenceProfile>>& profile) const {
     auto resolved = catalog_.Resolve(model_id);
-    bedrock::InferenceProfilesClient* profiles = ProfilesIn(region);
-    if (resolved || profiles == nullptr ||
+    if (resolved || !profile ||
         model_id.find(":application-inference-profile/") == std::string::npos) {
       return resolved;
     }
-    auto profile = profiles->GetInferenceProfile(model_id);
-    if (!profile) return tl::unexpected(std::move(profile).error());
-    auto source = bedrock::ModelIdForProfile(*profile, catalog_);
+    if (!*profile) return tl::unexpected(profile->error());
+    auto source = bedrock::ModelIdForProfile(**profile, catalog_);
     if (!source) return tl::unexpected(std::move(source).error());
     return catalog_.Resolve(*source);
   }
