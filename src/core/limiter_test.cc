@@ -23,6 +23,15 @@ LimiterConfig Tpm60k(double fill = 1.0) {
   return c;
 }
 
+// Grants a request of `tokens` now, and the server throttles it: refunded, then reported.
+void ThrottleARequest(Limiter& limiter, int64_t tokens) {
+  ReserveResult r = limiter.Reserve(Cost{.tokens = tokens});
+  ASSERT_TRUE(r.decision.granted());
+  const SteadyTime granted_at = r.reservation.granted_at();
+  r.reservation.Refund();
+  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+}
+
 int64_t TokensLeft(const Limiter& l, const FakeClock& clock) {
   return l.Probe(Cost{.requests = 0, .tokens = 0, .slots = 0}, clock.Now())
       .remaining[static_cast<int>(Dimension::kTokens)];
@@ -240,11 +249,7 @@ TEST(Limiter, RateThrottleEmptiesBucketAndCutsRate) {
   LimiterConfig c = Tpm60k();
   c.window_guard = false;  // the bucket and the cut alone (the guard's part: the tests below)
   Limiter limiter(c, clock);
-  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
-  ASSERT_TRUE(r.decision.granted());
-  SteadyTime granted_at = r.reservation.granted_at();
-  r.reservation.Refund();
-  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  ThrottleARequest(limiter, 1'000);
   EXPECT_LE(TokensLeft(limiter, clock), 0);
   EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
   // Refill now runs at 700 tokens/s.
@@ -260,11 +265,7 @@ TEST(Limiter, AThrottleInItsFirstPeriodWaitsUntilTheServerHasForgottenWhatCameBe
   const SteadyTime created = clock.Now();
   Limiter limiter(Tpm60k(), clock);
   clock.Advance(seconds(10));
-  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
-  ASSERT_TRUE(r.decision.granted());
-  const SteadyTime granted_at = r.reservation.granted_at();
-  r.reservation.Refund();
-  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  ThrottleARequest(limiter, 1'000);
   EXPECT_NEAR(limiter.RateFactor(), 0.7, 1e-9);
   const Decision d = limiter.Probe(Cost{.tokens = 700}, clock.Now());
   EXPECT_EQ(d.outcome, Outcome::kWait);
@@ -279,11 +280,7 @@ TEST(Limiter, AThrottleInItsFirstPeriodWaitsUntilTheServerHasForgottenWhatCameBe
   clock.Advance(seconds(10));
   ReserveResult mine = busy.Reserve(Cost{.tokens = 40'000});
   ASSERT_TRUE(mine.decision.granted());
-  ReserveResult b = busy.Reserve(Cost{.tokens = 1'000});
-  ASSERT_TRUE(b.decision.granted());
-  const SteadyTime b_granted_at = b.reservation.granted_at();
-  b.reservation.Refund();
-  busy.OnServerThrottle(ThrottleKind::kTokensPerMinute, b_granted_at, Duration::zero());
+  ThrottleARequest(busy, 1'000);
   EXPECT_EQ(busy.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
 
   // Without the window guard (a token-bucket server only) the bucket's refill alone decides.
@@ -291,11 +288,7 @@ TEST(Limiter, AThrottleInItsFirstPeriodWaitsUntilTheServerHasForgottenWhatCameBe
   bucket_only.window_guard = false;
   Limiter plain(bucket_only, clock);
   clock.Advance(seconds(10));
-  ReserveResult p = plain.Reserve(Cost{.tokens = 1'000});
-  ASSERT_TRUE(p.decision.granted());
-  const SteadyTime p_granted_at = p.reservation.granted_at();
-  p.reservation.Refund();
-  plain.OnServerThrottle(ThrottleKind::kTokensPerMinute, p_granted_at, Duration::zero());
+  ThrottleARequest(plain, 1'000);
   EXPECT_EQ(plain.Probe(Cost{.tokens = 700}, clock.Now()).earliest - clock.Now(), seconds(1));
 }
 
@@ -312,11 +305,7 @@ TEST(Limiter, AThrottleWhileHoldingLittleOfThePeriodLevelsOffAtTheShareItHeld) {
   // The server says its period is full while this client holds 15,000 of 60,000 tokens of it:
   // the rest is another application's. The rate is cut just below that quarter (measured_beta
   // 0.9), not to 0.7 of the full quota, and climbs back to the quarter, where it levels off.
-  ReserveResult r = limiter.Reserve(Cost{.tokens = 1'000});
-  ASSERT_TRUE(r.decision.granted());
-  const SteadyTime granted_at = r.reservation.granted_at();
-  r.reservation.Refund();
-  limiter.OnServerThrottle(ThrottleKind::kTokensPerMinute, granted_at, Duration::zero());
+  ThrottleARequest(limiter, 1'000);
   EXPECT_NEAR(limiter.RateFactor(), 0.9 * 0.25, 1e-3);
   const double k_periods = std::cbrt((0.25 - 0.225) / 0.4);
   clock.Advance(std::chrono::duration_cast<Duration>(k_periods * minutes(1)));

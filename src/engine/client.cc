@@ -29,10 +29,6 @@ namespace {
 // again: Bedrock does not say when its day frees, and a paused model costs nothing meanwhile.
 constexpr int64_t kDailyPausePeriods = 60;
 
-Duration Times(Duration period, double periods) {
-  return Duration(static_cast<Duration::rep>(static_cast<double>(period.count()) * periods));
-}
-
 bool IsRateThrottle(ThrottleKind kind) {
   return kind == ThrottleKind::kTokensPerMinute || kind == ThrottleKind::kRequestsPerMinute;
 }
@@ -952,7 +948,8 @@ class Client::Impl {
       const SteadyTime now = clock_.Now();
       if (p->first_throttle == SteadyTime{}) p->first_throttle = now;
       const Duration throttled_for = now - p->first_throttle;
-      if (throttled_for <= Times(options_.period, options_.throttle_patience_periods)) {
+      if (throttled_for <= std::chrono::duration_cast<Duration>(
+                               options_.period * options_.throttle_patience_periods)) {
         Requeue(p);
         return;
       }
