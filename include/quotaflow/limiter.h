@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -93,6 +94,13 @@ struct LimiterConfig {
   // a sliding-window server). Costs margin / (period + margin) of the quota when the guard binds:
   // 0.03% at Bedrock's minute, 2% at a 1 s test period.
   Duration window_margin = std::chrono::milliseconds(20);
+  // A settled request whose response says how long the server worked on it (Bedrock's invocation
+  // latency) was counted no later than its settlement less that latency, however late it reached
+  // the server. The guard then holds it from that time, with this margin (for the latency's
+  // millisecond rounding) in place of window_margin: at a 2 s period that gives back most of the
+  // 1% the margin costs, and a request that reached the server late (a queue in the transport, a
+  // retried 5xx) is held until the server forgets it.
+  Duration counted_margin = std::chrono::milliseconds(1);
 
   AdaptiveConfig adaptive;
 };
@@ -136,8 +144,9 @@ class Reservation {
 
   // The request completed; `actual_tokens` = input + cache_write + output × burndown. Charges or
   // refunds the difference from the reservation (a settle may exceed it when burndown is 5: the
-  // excess becomes debt that delays later grants) and frees the slot.
-  void Settle(int64_t actual_tokens);
+  // excess becomes debt that delays later grants) and frees the slot. `server_latency`, when the
+  // response reported it, dates the server's count of the request (LimiterConfig::counted_margin).
+  void Settle(int64_t actual_tokens, std::optional<Duration> server_latency = std::nullopt);
   // The request consumed nothing (throttled, or never sent): everything is returned.
   void Refund();
 
@@ -284,7 +293,8 @@ class Limiter {
   // when a start of `cost` tokens asks under `quota`.
   int64_t SettleHeadroom(int64_t t, int64_t quota, int64_t cost) const;
 
-  void SettleReservation(const Reservation& r, int64_t actual_tokens);
+  void SettleReservation(const Reservation& r, int64_t actual_tokens,
+                         std::optional<Duration> server_latency);
   void RefundReservation(const Reservation& r);
 
   const LimiterConfig config_;

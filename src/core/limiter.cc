@@ -64,8 +64,10 @@ Status Validate(const LimiterConfig& c) {
   if (c.period <= Duration::zero()) {
     return tl::unexpected(Error::InvalidArgument("the quota period must be positive"));
   }
-  if (c.window_margin < Duration::zero() || c.window_margin > c.period) {
-    return tl::unexpected(Error::InvalidArgument("window_margin must be in [0, period]"));
+  if (c.window_margin < Duration::zero() || c.window_margin > c.period ||
+      c.counted_margin < Duration::zero() || c.counted_margin > c.period) {
+    return tl::unexpected(
+        Error::InvalidArgument("window_margin and counted_margin must be in [0, period]"));
   }
   if (!(c.burst_periods > 0.0 && c.burst_periods <= 1.0)) {
     return tl::unexpected(Error::InvalidArgument(
@@ -476,8 +478,19 @@ void Limiter::OnServerThrottle(ThrottleKind kind, SteadyTime request_granted_at,
   }
 }
 
-void Limiter::SettleReservation(const Reservation& r, int64_t actual_tokens) {
+void Limiter::SettleReservation(const Reservation& r, int64_t actual_tokens,
+                                std::optional<Duration> server_latency) {
   const int64_t t = Ns(clock_.Now());
+  // The server counted the request by t − latency (a latency longer than the round trip is not
+  // believed). The window holds each slot for period + window_margin, so the charge moves to the
+  // slot that leaves the window counted_margin after the server's period.
+  int64_t slot = r.window_slot_;
+  if (server_latency && t - server_latency->count() >= Ns(r.granted_at_)) {
+    const int64_t counted_by = t - server_latency->count();
+    const int64_t held_from =
+        counted_by + config_.counted_margin.count() - config_.window_margin.count();
+    slot = std::clamp<int64_t>(held_from, 0, t) / slot_ns_;
+  }
   std::lock_guard lock(mu_);
   const int64_t diff = actual_tokens - r.cost_.tokens;
   for (int i : {kTpm, kTpd}) {
@@ -489,7 +502,12 @@ void Limiter::SettleReservation(const Reservation& r, int64_t actual_tokens) {
       b.Give(-diff, t);
     }
   }
-  ChargeWindow(r.window_slot_, diff, 0, t);
+  if (slot == r.window_slot_) {
+    ChargeWindow(slot, diff, 0, t);
+  } else {
+    ChargeWindow(r.window_slot_, -r.cost_.tokens, -r.cost_.requests, t);
+    ChargeWindow(slot, actual_tokens, r.cost_.requests, t);
+  }
   if (diff > 0) {
     const int64_t period_ns = config_.period.count();
     if (t >= overrun_.end_ns) {  // a new period: the current one becomes the last
@@ -570,9 +588,9 @@ Reservation::~Reservation() {
   if (active()) Refund();
 }
 
-void Reservation::Settle(int64_t actual_tokens) {
+void Reservation::Settle(int64_t actual_tokens, std::optional<Duration> server_latency) {
   QF_CHECK(active());
-  std::exchange(limiter_, nullptr)->SettleReservation(*this, actual_tokens);
+  std::exchange(limiter_, nullptr)->SettleReservation(*this, actual_tokens, server_latency);
 }
 
 void Reservation::Refund() {

@@ -398,6 +398,69 @@ TEST(Limiter, WindowGuardHoldsAStartForAPeriodPlusTheMargin) {
   EXPECT_TRUE(limiter.Reserve(all).decision.granted());
 }
 
+// A 1,000-token period of 1 s whose guard holds a start 100 ms past the period: long enough to
+// tell a grant's time from the time the server counted the request.
+LimiterConfig GuardedPeriod() {
+  LimiterConfig c;
+  c.tokens_per_period = 1'000;
+  c.period = seconds(1);
+  c.initial_fill = 1.0;
+  c.window_margin = milliseconds(100);
+  return c;
+}
+
+TEST(Limiter, ASettledRequestIsHeldAPeriodFromWhenTheServerCountedIt) {
+  FakeClock clock;
+  Limiter limiter(GuardedPeriod(), clock);
+  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
+  const SteadyTime t0 = clock.Now();
+  ReserveResult first = limiter.Reserve(all);
+  ASSERT_TRUE(first.decision.granted());
+  clock.Advance(milliseconds(300));
+  // The server worked 250 ms on it, so it counted the request by t0 + 50 ms: its window frees the
+  // tokens by t0 + 1,050 ms, not t0 + 1,100 ms.
+  first.reservation.Settle(1'000, milliseconds(250));
+  clock.AdvanceTo(t0 + milliseconds(1'040));
+  ReserveResult early = limiter.Reserve(all);
+  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
+  EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'051));
+  EXPECT_LE(early.decision.earliest, t0 + milliseconds(1'054));
+  clock.AdvanceTo(early.decision.earliest);
+  EXPECT_TRUE(limiter.Reserve(all).decision.granted());
+}
+
+TEST(Limiter, ARequestTheServerCountedLateIsHeldFromWhenItWasCounted) {
+  FakeClock clock;
+  Limiter limiter(GuardedPeriod(), clock);
+  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
+  const SteadyTime t0 = clock.Now();
+  ReserveResult first = limiter.Reserve(all);
+  ASSERT_TRUE(first.decision.granted());
+  // Sent late (a queue in the transport, a retried 5xx): 600 ms after its grant it returns after
+  // 100 ms of work, so the server counted it as late as t0 + 500 ms.
+  clock.Advance(milliseconds(600));
+  first.reservation.Settle(1'000, milliseconds(100));
+  clock.AdvanceTo(t0 + milliseconds(1'150));  // past the grant's period and margin
+  ReserveResult early = limiter.Reserve(all);
+  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
+  EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'501));
+  EXPECT_LE(early.decision.earliest, t0 + milliseconds(1'504));
+}
+
+TEST(Limiter, ALatencyLongerThanTheRoundTripIsNotBelievedAndTheGrantTimeStands) {
+  FakeClock clock;
+  Limiter limiter(GuardedPeriod(), clock);
+  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
+  const SteadyTime t0 = clock.Now();
+  ReserveResult first = limiter.Reserve(all);
+  ASSERT_TRUE(first.decision.granted());
+  clock.Advance(milliseconds(50));
+  first.reservation.Settle(1'000, milliseconds(80));
+  ReserveResult early = limiter.Reserve(all);
+  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
+  EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'100));
+}
+
 TEST(Limiter, ASettlementAboveItsReservationKeepsThatMuchOfTheWindowFree) {
   FakeClock clock;
   LimiterConfig config = Tpm60k();
@@ -451,6 +514,9 @@ TEST(Limiter, InvalidConfigIsRejectedWithReason) {
   c = LimiterConfig{};
   c.period = Duration::zero();
   EXPECT_FALSE(Validate(c).has_value());
+  c = LimiterConfig{};
+  c.counted_margin = milliseconds(-1);
+  EXPECT_NE(Validate(c).error().message.find("counted_margin"), std::string::npos);
 }
 
 }  // namespace
