@@ -886,7 +886,9 @@ class Client::Impl {
         RepriceIfCalibrationMoved(t.info);
       }
     }
-    p->reservation.Settle(settled);
+    std::optional<Duration> server_latency;
+    if (response.latency_ms) server_latency = std::chrono::milliseconds(*response.latency_ms);
+    p->reservation.Settle(settled, server_latency);
     ModelResult out{.tag = p->options.tag,
                     .target = t.key,
                     .text = std::move(response.text),
