@@ -91,8 +91,9 @@ struct LimiterConfig {
   // time after its grant, and the server's window holds it from its arrival. Without the margin a
   // start granted just as an old charge leaves the client's window can land while that charge is
   // still in the server's (engine_client_test saw ~1 throttle per 100 requests with a 1 s period on
-  // a sliding-window server). Costs margin / (period + margin) of the quota when the guard binds:
-  // 0.03% at Bedrock's minute, 2% at a 1 s test period.
+  // a sliding-window server). Costs margin / (period + margin) of the quota when the guard binds
+  // (0.03% at Bedrock's minute, 2% at a 1 s test period), until a settlement dates the request
+  // better (counted_margin below).
   Duration window_margin = std::chrono::milliseconds(20);
   // A settled request whose response says how long the server worked on it (Bedrock's invocation
   // latency) was counted no later than its settlement less that latency, however late it reached
