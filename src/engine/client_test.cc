@@ -412,6 +412,30 @@ TEST_F(ClientTest, ARequestLargerThanAPeriodsQuotaFailsAsImpossible) {
   EXPECT_EQ(result.error().error.code, ErrorCode::kImpossible);
 }
 
+TEST_F(ClientTest, AResponseDatesItsRequestSoTheNextStartsWhenTheServerHasForgottenIt) {
+  // Two requests whose charges do not fit one 1 s sliding window together: the second may start
+  // once the first has left the server's window. The server answers after 300 ms and says so; the
+  // guard's margin for an undated start is 500 ms.
+  emulator::EmulatorOptions eo =
+      FastEmulator(500, std::chrono::seconds(1), emulator::CountingMode::kSlidingWindow);
+  eo.latency.time_to_first_token = milliseconds(300);
+  StartEmulator(eo);
+  ClientOptions options = Options(500, std::chrono::seconds(1));
+  options.limiter.initial_fill = 1.0;
+  options.limiter.window_margin = milliseconds(500);
+  auto client = MakeClient(options);
+  std::vector<RequestResult> results = RunAll(*client, Requests(2, 50, 300));
+  ASSERT_EQ(results.size(), 2U);
+  ASSERT_TRUE(results[0]) << results[0].error().error.ToString();
+  ASSERT_TRUE(results[1]) << results[1].error().error.ToString();
+  EXPECT_EQ(results[0]->throttles + results[1]->throttles, 0);
+  // Dated by the latency it reported, the first leaves the guard about a period after the server
+  // counted it, not a period and 500 ms after its grant.
+  const Duration apart = results[1]->started - results[0]->started;
+  EXPECT_GE(apart, std::chrono::seconds(1));
+  EXPECT_LT(apart, milliseconds(1'350));
+}
+
 TEST_F(ClientTest, TransientFaultsCostRetriesNotRequests) {
   emulator::EmulatorOptions eo =
       FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
