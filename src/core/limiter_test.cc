@@ -374,30 +374,6 @@ TEST(Limiter, UtilizationCountsNetChargesOverThePeriod) {
   EXPECT_NEAR(limiter.Stats().utilization[1], 0.0, 1e-9);
 }
 
-// A request reaches the server after its grant, and the server's window holds it from arrival: the
-// guard holds each start for a period plus the margin, so the next period's quota is not spent
-// while the server may still count the last one.
-TEST(Limiter, WindowGuardHoldsAStartForAPeriodPlusTheMargin) {
-  FakeClock clock;
-  LimiterConfig c;
-  c.tokens_per_period = 1'000;
-  c.period = seconds(1);
-  c.initial_fill = 1.0;
-  c.window_margin = milliseconds(100);
-  Limiter limiter(c, clock);
-  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
-  ReserveResult first = limiter.Reserve(all);
-  ASSERT_TRUE(first.decision.granted());
-  first.reservation.Settle(1'000);
-  clock.Advance(milliseconds(1'050));  // the bucket has refilled; the margin has not passed
-  ReserveResult early = limiter.Reserve(all);
-  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
-  EXPECT_GT(early.decision.earliest, clock.Now());
-  EXPECT_LE(early.decision.earliest, clock.Now() + milliseconds(52));
-  clock.AdvanceTo(early.decision.earliest);
-  EXPECT_TRUE(limiter.Reserve(all).decision.granted());
-}
-
 // A 1,000-token period of 1 s whose guard holds a start 100 ms past the period: long enough to
 // tell a grant's time from the time the server counted the request.
 LimiterConfig GuardedPeriod() {
@@ -408,40 +384,64 @@ LimiterConfig GuardedPeriod() {
   c.window_margin = milliseconds(100);
   return c;
 }
+constexpr Cost kWholePeriod{.requests = 1, .tokens = 1'000, .slots = 0};
+
+// Grants one request the whole of GuardedPeriod's quota, now.
+void GrantWholePeriod(Limiter& limiter, Reservation& out) {
+  ReserveResult r = limiter.Reserve(kWholePeriod);
+  ASSERT_TRUE(r.decision.granted());
+  out = std::move(r.reservation);
+}
+
+// A request reaches the server after its grant, and the server's window holds it from arrival: the
+// guard holds each start for a period plus the margin, so the next period's quota is not spent
+// while the server may still count the last one.
+TEST(Limiter, WindowGuardHoldsAStartForAPeriodPlusTheMargin) {
+  FakeClock clock;
+  Limiter limiter(GuardedPeriod(), clock);
+  Reservation first;
+  ASSERT_NO_FATAL_FAILURE(GrantWholePeriod(limiter, first));
+  first.Settle(1'000);
+  clock.Advance(milliseconds(1'050));  // the bucket has refilled; the margin has not passed
+  ReserveResult early = limiter.Reserve(kWholePeriod);
+  EXPECT_EQ(early.decision.outcome, Outcome::kWait);
+  EXPECT_GT(early.decision.earliest, clock.Now());
+  EXPECT_LE(early.decision.earliest, clock.Now() + milliseconds(52));
+  clock.AdvanceTo(early.decision.earliest);
+  EXPECT_TRUE(limiter.Reserve(kWholePeriod).decision.granted());
+}
 
 TEST(Limiter, ASettledRequestIsHeldAPeriodFromWhenTheServerCountedIt) {
   FakeClock clock;
   Limiter limiter(GuardedPeriod(), clock);
-  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
   const SteadyTime t0 = clock.Now();
-  ReserveResult first = limiter.Reserve(all);
-  ASSERT_TRUE(first.decision.granted());
+  Reservation first;
+  ASSERT_NO_FATAL_FAILURE(GrantWholePeriod(limiter, first));
   clock.Advance(milliseconds(300));
   // The server worked 250 ms on it, so it counted the request by t0 + 50 ms: its window frees the
   // tokens by t0 + 1,050 ms, not t0 + 1,100 ms.
-  first.reservation.Settle(1'000, milliseconds(250));
+  first.Settle(1'000, milliseconds(250));
   clock.AdvanceTo(t0 + milliseconds(1'040));
-  ReserveResult early = limiter.Reserve(all);
+  ReserveResult early = limiter.Reserve(kWholePeriod);
   EXPECT_EQ(early.decision.outcome, Outcome::kWait);
   EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'051));
   EXPECT_LE(early.decision.earliest, t0 + milliseconds(1'054));
   clock.AdvanceTo(early.decision.earliest);
-  EXPECT_TRUE(limiter.Reserve(all).decision.granted());
+  EXPECT_TRUE(limiter.Reserve(kWholePeriod).decision.granted());
 }
 
 TEST(Limiter, ARequestTheServerCountedLateIsHeldFromWhenItWasCounted) {
   FakeClock clock;
   Limiter limiter(GuardedPeriod(), clock);
-  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
   const SteadyTime t0 = clock.Now();
-  ReserveResult first = limiter.Reserve(all);
-  ASSERT_TRUE(first.decision.granted());
+  Reservation first;
+  ASSERT_NO_FATAL_FAILURE(GrantWholePeriod(limiter, first));
   // Sent late (a queue in the transport, a retried 5xx): 600 ms after its grant it returns after
   // 100 ms of work, so the server counted it as late as t0 + 500 ms.
   clock.Advance(milliseconds(600));
-  first.reservation.Settle(1'000, milliseconds(100));
+  first.Settle(1'000, milliseconds(100));
   clock.AdvanceTo(t0 + milliseconds(1'150));  // past the grant's period and margin
-  ReserveResult early = limiter.Reserve(all);
+  ReserveResult early = limiter.Reserve(kWholePeriod);
   EXPECT_EQ(early.decision.outcome, Outcome::kWait);
   EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'501));
   EXPECT_LE(early.decision.earliest, t0 + milliseconds(1'504));
@@ -450,13 +450,12 @@ TEST(Limiter, ARequestTheServerCountedLateIsHeldFromWhenItWasCounted) {
 TEST(Limiter, ALatencyLongerThanTheRoundTripIsNotBelievedAndTheGrantTimeStands) {
   FakeClock clock;
   Limiter limiter(GuardedPeriod(), clock);
-  const Cost all{.requests = 1, .tokens = 1'000, .slots = 0};
   const SteadyTime t0 = clock.Now();
-  ReserveResult first = limiter.Reserve(all);
-  ASSERT_TRUE(first.decision.granted());
+  Reservation first;
+  ASSERT_NO_FATAL_FAILURE(GrantWholePeriod(limiter, first));
   clock.Advance(milliseconds(50));
-  first.reservation.Settle(1'000, milliseconds(80));
-  ReserveResult early = limiter.Reserve(all);
+  first.Settle(1'000, milliseconds(80));
+  ReserveResult early = limiter.Reserve(kWholePeriod);
   EXPECT_EQ(early.decision.outcome, Outcome::kWait);
   EXPECT_GE(early.decision.earliest, t0 + milliseconds(1'100));
 }
