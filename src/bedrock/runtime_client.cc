@@ -235,7 +235,16 @@ class Call : public std::enable_shared_from_this<Call> {
       std::lock_guard lock(core_->mu);
       shutting_down = core_->shutting_down;
     }
-    if (decision.retry && !shutting_down) {
+    if (decision.retry && shutting_down) {
+      // The destructor has taken its list of pending calls and ends them with kCancelled: a
+      // call that would have waited to retry ends the same way, whichever comes first.
+      Finish(Failure(Error::Cancelled(std::string(OperationName(op_)) +
+                                      ": the runtime client shut down before a retry of: " +
+                                      failure.error.message),
+                     attempt));
+      return;
+    }
+    if (decision.retry) {
       auto self = shared_from_this();
       timer_ =
           core_->loop.RunAt(core_->loop.clock().Now() + decision.delay, [self] { self->Resend(); });
