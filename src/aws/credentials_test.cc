@@ -115,6 +115,9 @@ class CredentialsTest : public ::testing::Test {
         .Set("AWS_CONFIG_FILE", (dir_.path() / "config").string())
         .Set("AWS_SHARED_CREDENTIALS_FILE", (dir_.path() / "credentials").string());
     options_.container_retry_delay = Duration::zero();
+    // The IMDS tests talk to a Python server on loaded CI cores: botocore's 1 s default per
+    // request is too tight there. An unreachable endpoint still fails at once (refused).
+    options_.imds_timeout = seconds(30);
   }
 
   // Writes the two files and resolves the configuration (with --profile when given).

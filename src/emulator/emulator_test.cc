@@ -10,7 +10,6 @@
 #include <future>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "aws/credentials.h"
@@ -453,15 +452,30 @@ TEST_F(EmulatorTest, EachRegionFromTheCredentialScopeHasItsOwnQuota) {
   EXPECT_EQ(Key(std::string("us-west-2/") + kHaiku).at("counters").at("admitted").as_int64(), 1);
 }
 
+// Steady time that moves only when told, for the books and fault timing; wall time the real one,
+// so that the clients' SigV4 dates stay within the emulator's skew window.
+class SteppedClock final : public Clock {
+ public:
+  SteadyTime Now() const override { return steady_.Now(); }
+  WallTime WallNow() const override { return SystemClock().WallNow(); }
+  void Advance(Duration d) { steady_.Advance(d); }
+
+ private:
+  FakeClock steady_;
+};
+
 TEST_F(EmulatorTest, FaultsHitOnlyTheirRegionsAndOnlyAfterTheirStart) {
+  SteppedClock clock;
   EmulatorOptions options = FastOptions();
   options.faults.service_unavailable = 1.0;
   options.faults.regions = {"us-west-2"};
   options.faults.start_after = std::chrono::milliseconds(500);
-  StartEmulator(std::move(options));
+  StartEmulator(std::move(options), clock);
   const std::string body = ConverseBody("hello", 20);
   EXPECT_TRUE(Client("us-west-2").ConverseSync({kHaiku, body})) << "before start_after";
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  clock.Advance(std::chrono::milliseconds(499));
+  EXPECT_TRUE(Client("us-west-2").ConverseSync({kHaiku, body})) << "just before start_after";
+  clock.Advance(std::chrono::milliseconds(1));
   auto failed = Client("us-west-2").ConverseSync({kHaiku, body});
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().error.http_status, 503);

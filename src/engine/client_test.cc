@@ -336,7 +336,9 @@ TEST_F(ClientTest, AServerThatNeverAdmitsARequestFailsItOnceThePatienceRunsOutHo
   EXPECT_EQ(result.error().error.code, ErrorCode::kThrottled);
   EXPECT_NE(result.error().error.message.find("giving up"), std::string::npos)
       << result.error().error.message;
-  EXPECT_GT(result.error().throttles, 8);
+  // Many tries, however few a slow round trip allows (about ten when they are quick): the
+  // patience is a time budget, which `took` shows.
+  EXPECT_GE(result.error().throttles, 3) << result.error().error.message;
   EXPECT_GE(took, 5 * period);
   EXPECT_LT(took, seconds(30));
 }
@@ -344,8 +346,9 @@ TEST_F(ClientTest, AServerThatNeverAdmitsARequestFailsItOnceThePatienceRunsOutHo
 TEST_F(ClientTest, ThrottlesWhileAnotherApplicationHoldsTheWindowCostRetriesNotRequests) {
   // Another application fills the sliding window just before this client starts, as a restart
   // into a busy minute meets it: every request this client sends in that period is throttled,
-  // some many times over, and every one still succeeds once the window frees.
-  const Duration period = seconds(1);
+  // some many times over, and every one still succeeds once the window frees. A 3 s period (the
+  // same quota per period) leaves the client's first request ample time to land in that window.
+  const Duration period = seconds(3);
   emulator::EmulatorOptions server =
       FastEmulator(20'000, period, emulator::CountingMode::kSlidingWindow);
   server.output.mean = 10;
@@ -413,16 +416,17 @@ TEST_F(ClientTest, ARequestLargerThanAPeriodsQuotaFailsAsImpossible) {
 }
 
 TEST_F(ClientTest, AResponseDatesItsRequestSoTheNextStartsWhenTheServerHasForgottenIt) {
-  // Two requests whose charges do not fit one 1 s sliding window together: the second may start
+  // Two requests whose charges do not fit one 2 s sliding window together: the second may start
   // once the first has left the server's window. The server answers after 300 ms and says so; the
-  // guard's margin for an undated start is 500 ms.
-  emulator::EmulatorOptions eo =
-      FastEmulator(500, std::chrono::seconds(1), emulator::CountingMode::kSlidingWindow);
+  // guard's margin for an undated start is a whole period, so that an undated first would hold
+  // the second until 4 s, far from the 2 s a dated one allows.
+  const Duration period = seconds(2);
+  emulator::EmulatorOptions eo = FastEmulator(500, period, emulator::CountingMode::kSlidingWindow);
   eo.latency.time_to_first_token = milliseconds(300);
   StartEmulator(eo);
-  ClientOptions options = Options(500, std::chrono::seconds(1));
+  ClientOptions options = Options(500, period);
   options.limiter.initial_fill = 1.0;
-  options.limiter.window_margin = milliseconds(500);
+  options.limiter.window_margin = period;  // the largest Validate allows
   auto client = MakeClient(options);
   std::vector<RequestResult> results = RunAll(*client, Requests(2, 50, 300));
   ASSERT_EQ(results.size(), 2U);
@@ -430,10 +434,10 @@ TEST_F(ClientTest, AResponseDatesItsRequestSoTheNextStartsWhenTheServerHasForgot
   ASSERT_TRUE(results[1]) << results[1].error().error.ToString();
   EXPECT_EQ(results[0]->throttles + results[1]->throttles, 0);
   // Dated by the latency it reported, the first leaves the guard about a period after the server
-  // counted it, not a period and 500 ms after its grant.
+  // counted it, not two periods after its grant.
   const Duration apart = results[1]->started - results[0]->started;
-  EXPECT_GE(apart, std::chrono::seconds(1));
-  EXPECT_LT(apart, milliseconds(1'350));
+  EXPECT_GE(apart, period);
+  EXPECT_LT(apart, period + seconds(1));
 }
 
 TEST_F(ClientTest, TransientFaultsCostRetriesNotRequests) {

@@ -330,6 +330,9 @@ TEST_F(HttpServerTest, DelayedResponseThroughTheServerTimer) {
 
 TEST_F(HttpServerTest, StreamedResponseDeliversPacedChunksInOrder) {
   constexpr int kChunks = 20;
+  static constexpr auto kSpacing = milliseconds(10);
+  std::atomic<int> received{0};             // on_data calls so far
+  std::atomic<bool> first_was_seen{false};  // by the client, before the second chunk was sent
   HttpServer* server = nullptr;
   server = &StartServer([&](const ServerRequest& /*request*/, const Responder& responder) {
     ResponseStream stream = responder.StartStream(
@@ -338,13 +341,24 @@ TEST_F(HttpServerTest, StreamedResponseDeliversPacedChunksInOrder) {
     // The function holds itself weakly (a strong self-reference would leak the stream, and with
     // it the session); each pending timer holds it strongly.
     auto next = std::make_shared<std::function<void(int)>>();
-    *next = [server, stream, weak = std::weak_ptr(next)](int i) {
+    const auto patience = std::chrono::steady_clock::now() + kWait;
+    *next = [server, stream, &received, &first_was_seen, patience,
+             weak = std::weak_ptr(next)](int i) {
       if (i == kChunks) {
         stream.Finish();
         return;
       }
+      if (i == 1) {
+        // Streamed, not buffered until the end: the second chunk waits (on the server's timers,
+        // however slow the machine) until the client has the first.
+        if (received.load() == 0 && std::chrono::steady_clock::now() < patience) {
+          server->RunAfter(milliseconds(2), [self = weak.lock(), i] { (*self)(i); });
+          return;
+        }
+        first_was_seen = received.load() > 0;
+      }
       EXPECT_TRUE(stream.Send("chunk-" + std::to_string(i) + ";"));
-      server->RunAfter(milliseconds(10), [self = weak.lock(), i] { (*self)(i + 1); });
+      server->RunAfter(kSpacing, [self = weak.lock(), i] { (*self)(i + 1); });
     };
     (*next)(0);
     EXPECT_FALSE(responder.Respond(Text(200, "too late")));  // a stream was already chosen
@@ -361,7 +375,9 @@ TEST_F(HttpServerTest, StreamedResponseDeliversPacedChunksInOrder) {
   options.on_data = [&](std::string_view chunk) {
     chunks.emplace_back(chunk);
     arrivals.push_back(std::chrono::steady_clock::now());
+    ++received;
   };
+  const auto request_start = std::chrono::steady_clock::now();
   Result<aws::HttpResponse> response = client_.SendSync(Get("/stream"), options);
   ASSERT_TRUE(response) << response.error().ToString();
   std::string joined;
@@ -370,7 +386,10 @@ TEST_F(HttpServerTest, StreamedResponseDeliversPacedChunksInOrder) {
   for (int i = 0; i < kChunks; ++i) expected += "chunk-" + std::to_string(i) + ";";
   EXPECT_EQ(joined, expected);
   ASSERT_GE(chunks.size(), 2u);  // paced: they arrive apart, not in one piece at the end
-  EXPECT_GE(arrivals.back() - arrivals.front(), milliseconds(100));
+  EXPECT_TRUE(first_was_seen) << "the first chunk reached the client only after the second left";
+  // The last chunk left (kChunks - 1) spacings after the first, itself sent after the request: a
+  // bound no stall can break.
+  EXPECT_GE(arrivals.back() - request_start, (kChunks - 1) * kSpacing);
   // The connection is reusable after a finished stream.
   Result<aws::HttpResponse> again = client_.SendSync(Get("/stream"), Http11());
   ASSERT_TRUE(again) << again.error().ToString();
@@ -543,11 +562,13 @@ TEST_F(HttpServerTest, IdleConnectionIsClosedAfterTheReadTimeout) {
 
 TEST_F(HttpServerTest, SlowHandlerIsNotCutByTheReadTimeout) {
   HttpServer::Options options;
-  options.read_timeout = milliseconds(100);
+  // The handler answers three times the read timeout later; the timeout is a second so that a
+  // slow machine's delay in delivering the request itself cannot trip it.
+  options.read_timeout = seconds(1);
   HttpServer* server = nullptr;
   server = &StartServer(
       [&](const ServerRequest& /*r*/, const Responder& responder) {
-        server->RunAfter(milliseconds(400), [responder] { responder.Respond(Text(200, "done")); });
+        server->RunAfter(seconds(3), [responder] { responder.Respond(Text(200, "done")); });
       },
       options);
   Result<aws::HttpResponse> response = client_.SendSync(Get("/slow"), Http11());
@@ -588,11 +609,13 @@ TEST_F(HttpServerTest, StalledRequestEndsInTheClientReadTimeout) {
     responder.Stall();
   });
   aws::RequestOptions options = Http11();
-  options.read_timeout = milliseconds(200);
+  options.read_timeout = seconds(1);
   Result<aws::HttpResponse> response = client_.SendSync(Get("/stall"), options);
   ASSERT_FALSE(response);
   EXPECT_EQ(response.error().code, ErrorCode::kUnavailable) << response.error().ToString();
   EXPECT_THAT(response.error().message, HasSubstr("timed out"));
+  // The server thread counts it; the client may have given up before that thread ran.
+  EXPECT_TRUE(WaitFor([&] { return stalls.load() >= 1; }));
   EXPECT_EQ(stalls.load(), 1);
   // The client gave up and closed: the server notices and frees the connection.
   EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
