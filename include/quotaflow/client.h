@@ -119,6 +119,12 @@ struct ClientOptions {
   // `transient_backoff` × 2^n.
   int max_transient_requeues = 3;
   Duration transient_backoff = std::chrono::seconds(1);
+  // Before that, the runtime client retries a 5xx or a broken connection in place: `attempts` in
+  // all (1 = no retry), "full jitter" backoff rand[0,1) × min(base × 2^(n-1), max) between them,
+  // as the AWS SDKs' standard mode. A target with others to fail over to makes one attempt.
+  int attempts = 3;
+  Duration retry_base_backoff = std::chrono::seconds(1);
+  Duration retry_max_backoff = std::chrono::seconds(20);
   // HTTP read timeout per attempt (a long non-streaming generation needs minutes).
   Duration read_timeout = std::chrono::minutes(5);
   // Seeds the runtime client's backoff jitter (tests); empty = random.

@@ -50,6 +50,11 @@ Status ValidateOptions(const ClientOptions& o) {
     return tl::unexpected(
         Error::InvalidArgument("the throttle patience and requeue limits must not be negative"));
   }
+  if (o.attempts < 1 || o.retry_base_backoff < Duration::zero() ||
+      o.retry_max_backoff < o.retry_base_backoff) {
+    return tl::unexpected(Error::InvalidArgument(
+        "attempts must be at least 1, and the retry backoffs 0 <= base <= max"));
+  }
   return {};
 }
 
@@ -383,7 +388,9 @@ class Client::Impl {
     ro.bearer_token = options_.bearer_token;
     ro.http.read_timeout = options_.read_timeout;
     ro.jitter_seed = options_.jitter_seed;
-    if (failover) ro.retry.max_attempts = 1;
+    ro.retry.max_attempts = failover ? 1 : options_.attempts;
+    ro.retry.base_backoff = options_.retry_base_backoff;
+    ro.retry.max_backoff = options_.retry_max_backoff;
     auto runtime = bedrock::RuntimeClient::Create(loop_, *http_, std::move(ro));
     if (!runtime) return tl::unexpected(std::move(runtime).error());
     bedrock::RuntimeClient* raw = runtime->get();

@@ -459,6 +459,32 @@ TEST_F(ClientTest, TransientFaultsCostRetriesNotRequests) {
   EXPECT_EQ(client->Stats().models.at(0).completed, 100);
 }
 
+TEST_F(ClientTest, AFailingServerIsTriedTheConfiguredNumberOfTimesAtTheConfiguredBackoff) {
+  emulator::EmulatorOptions eo =
+      FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
+  eo.faults.service_unavailable = 1.0;
+  StartEmulator(eo);
+  ClientOptions options = Options(400'000, std::chrono::minutes(1));
+  options.attempts = 4;
+  options.retry_base_backoff = milliseconds(1);
+  options.retry_max_backoff = milliseconds(2);
+  options.max_transient_requeues = 1;
+  options.transient_backoff = milliseconds(1);
+  auto client = MakeClient(options);
+  const auto begun = std::chrono::steady_clock::now();
+  std::vector<RequestResult> results = RunAll(*client, Requests(1, 50, 100));
+  const auto took = std::chrono::steady_clock::now() - begun;
+  ASSERT_EQ(results.size(), 1U);
+  ASSERT_FALSE(results[0]);
+  EXPECT_EQ(results[0].error().error.code, ErrorCode::kUnavailable)
+      << results[0].error().error.ToString();
+  // Four attempts in place, then once more from the queue: four again.
+  EXPECT_EQ(results[0].error().attempts, 8);
+  // The default backoff (1 s base, 20 s most) takes 3.5 s for the six retries with this seed;
+  // these take milliseconds.
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
 TEST_F(ClientTest, ModelNotReadyIsRetriedWithoutCuttingTheRate) {
   emulator::EmulatorOptions eo =
       FastEmulator(400'000, std::chrono::minutes(1), emulator::CountingMode::kTokenBucket);
@@ -702,12 +728,18 @@ TEST_F(ClientTest, WithoutConfigOrDiscoveryConservativeDefaultsApplyWithAWarning
   EXPECT_NE(warnings()[0].find("conservative default"), std::string::npos) << warnings()[0];
 }
 
-TEST_F(ClientTest, OptionsWithoutAuthOrWithABadShareAreRefused) {
+TEST_F(ClientTest, OptionsWithoutAuthOrOutOfRangeAreRefused) {
   ClientOptions options;
   options.endpoint = "http://127.0.0.1:1";
   EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
   options.bearer_token = "k";
   options.quota_share = 1.5;
+  EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
+  options.quota_share = 1;
+  options.attempts = 0;
+  EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
+  options.attempts = 3;
+  options.retry_max_backoff = options.retry_base_backoff / 2;
   EXPECT_EQ(Client::Create(options).error().code, ErrorCode::kInvalidArgument);
 }
 
