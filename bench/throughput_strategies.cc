@@ -676,6 +676,8 @@ void RunQuotaflow(const Scenario& scenario, const Workload& workload, const RunO
   // Durations the engine states in Bedrock time scale with the period, as everything else here.
   co.scheduler.aging_step = scale.Real(ToSeconds(co.scheduler.aging_step));
   co.transient_backoff = scale.Real(ToSeconds(co.transient_backoff));
+  co.retry_base_backoff = scale.Real(ToSeconds(co.retry_base_backoff));
+  co.retry_max_backoff = scale.Real(ToSeconds(co.retry_max_backoff));
   co.jitter_seed = options.seed;
   // Diagnostic variants (--qf-*): none is set for the benchmark's quotaflow rows.
   const QuotaflowVariant& v = options.quotaflow;
