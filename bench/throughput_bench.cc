@@ -9,6 +9,7 @@
 //                    [--qf-window-margin-ms MS] [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C]
 //                    [--qf-initial-fill F]
 //   throughput_bench --serve SCENARIO [--mode MODE] [--period-ms MS] [--seed N] --workload-out F
+//   throughput_bench --help     (the usage, and the scenario, strategy and mode names)
 //
 // Every strategy (throughput_strategies.h) × scenario (throughput_scenarios.h) × the emulator's
 // three ways of counting a period, each run against a fresh in-process emulator, with a quota
@@ -56,6 +57,7 @@ namespace {
 namespace json = boost::json;
 
 struct Flags {
+  bool help = false;
   bool short_mode = false;
   uint64_t seed = 1;
   int64_t period_ms = 0;  // 0: 2,000
@@ -87,8 +89,8 @@ std::vector<std::string> SplitList(std::string_view s) {
   return out;
 }
 
-int Usage() {
-  std::fprintf(stderr,
+void PrintUsage(std::FILE* out) {
+  std::fprintf(out,
                "usage: throughput_bench [--short] [--seed N] [--period-ms MS] [--jobs N] "
                "[--workers N]\n"
                "         [--scenarios a,b] [--strategies a,b] [--modes a,b] [--chart FILE]... "
@@ -100,7 +102,25 @@ int Usage() {
                "         [--qf-aging-to-top] [--qf-beta B] [--qf-cubic-c C] [--qf-initial-fill F]\n"
                "       throughput_bench --serve SCENARIO [--modes MODE] [--period-ms MS] "
                "--workload-out FILE\n");
+}
+
+int Usage() {
+  PrintUsage(stderr);
   return 2;
+}
+
+// --help: the usage, then the names --scenarios, --strategies and --modes take (docs/
+// throughput-benchmark.md says what each scenario and strategy is).
+int Help() {
+  PrintUsage(stdout);
+  std::printf("\nscenarios:\n");
+  for (const Scenario& s : AllScenarios()) {
+    std::printf("  %-12s %s\n", s.name.c_str(), s.summary.c_str());
+  }
+  std::printf("strategies:");
+  for (StrategyKind k : kAllStrategies) std::printf(" %s", std::string(StrategyName(k)).c_str());
+  std::printf("\nmodes: token_bucket fixed_window sliding_window\n");
+  return 0;
 }
 
 bool ParseFlags(int argc, char** argv, Flags& f) {
@@ -110,7 +130,9 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       if (i + 1 >= argc) return {};
       return argv[++i];
     };
-    if (flag == "--short") {
+    if (flag == "--help" || flag == "-h") {
+      f.help = true;
+    } else if (flag == "--short") {
       f.short_mode = true;
     } else if (flag == "--sdk-real-time") {
       f.sdk_real_time = true;
@@ -423,6 +445,7 @@ int RunMatrix(Flags& flags, const TimeScale& scale, std::vector<Figures>& rows,
 int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, flags)) return Usage();
+  if (flags.help) return Help();
   const int64_t period_ms = flags.period_ms > 0 ? flags.period_ms : 2'000;
   // --short runs three at a time (a scenario's three server modes): each run needs a few percent
   // of a core, and the guard must stay well under two minutes.
