@@ -33,11 +33,11 @@
 #include <vector>
 
 #include "aws/credentials_provider.h"
-#include "emulator/config.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_books.h"
 #include "quotaflow/client.h"
+#include "quotaflow/duration_text.h"
 #include "quotaflow/routes.h"
 
 namespace {
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
     if (arg == "--requests" && value != nullptr) {
       per_region = std::atoi(value);
     } else if (arg == "--period" && value != nullptr) {
-      auto d = emulator::ParseDuration(value);
+      auto d = quotaflow::ParseDuration(value);
       if (!d) {
         std::fprintf(stderr, "routing_bench: --period: %s\n", d.error().message.c_str());
         return 2;

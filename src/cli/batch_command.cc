@@ -29,6 +29,7 @@
 #include "emulator/config.h"
 #include "emulator/emulator.h"
 #include "quotaflow/client.h"
+#include "quotaflow/duration_text.h"
 
 namespace quotaflow::cli {
 namespace json = boost::json;
@@ -113,9 +114,8 @@ class ProgressPrinter {
                           100 * tokens_per_period / static_cast<double>(p.tokens_per_minute_quota),
                           FormatNumber(static_cast<double>(p.tokens_per_minute_quota)));
     }
-    const std::string unit = p.period == std::chrono::minutes(1)
-                                 ? "min"
-                                 : fmt::format("{}", emulator::FormatDuration(p.period));
+    const std::string unit =
+        p.period == std::chrono::minutes(1) ? "min" : fmt::format("{}", FormatDuration(p.period));
     std::string line = fmt::format(
         "{}/{} docs{} · {:.1f} docs/min · {} tokens/{}{} · {} throttles · ETA {}", finished,
         p.total, p.failed > 0 ? fmt::format(" ({} failed)", p.failed) : "",
@@ -351,13 +351,13 @@ int RunBatch(const BatchFlags& flags) {
   if (!rules) return Fail(kCommand, rules.error());
   std::optional<Duration> deadline;
   if (!flags.deadline.empty()) {
-    auto d = emulator::ParseDuration(flags.deadline);
+    auto d = ParseDuration(flags.deadline);
     if (!d) return Fail(kCommand, Error::InvalidArgument("--deadline: " + d.error().message));
     deadline = *d;
   }
   Duration progress_every = std::chrono::seconds(5);
   if (!flags.progress_every.empty()) {
-    auto d = emulator::ParseDuration(flags.progress_every);
+    auto d = ParseDuration(flags.progress_every);
     if (!d) return Fail(kCommand, Error::InvalidArgument("--progress-every: " + d.error().message));
     progress_every = *d;
   }
@@ -470,7 +470,7 @@ int RunBatch(const BatchFlags& flags) {
     options.credentials = session->credentials();
   }
   if (!flags.period.empty()) {
-    auto d = emulator::ParseDuration(flags.period);
+    auto d = ParseDuration(flags.period);
     if (!d) return Fail(kCommand, Error::InvalidArgument("--period: " + d.error().message));
     period = *d;
   }

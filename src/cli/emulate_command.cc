@@ -12,6 +12,7 @@
 #include "emulator/config.h"
 #include "emulator/emulator.h"
 #include "emulator/quota_books.h"
+#include "quotaflow/duration_text.h"
 
 namespace quotaflow::cli {
 namespace {
@@ -49,7 +50,7 @@ Result<emulator::EmulatorOptions> ResolveEmulatorOptions(const EmulateFlags& fla
     options.quotas.books.mode = *mode;
   }
   if (flags.period) {
-    Result<Duration> period = emulator::ParseDuration(*flags.period);
+    Result<Duration> period = ParseDuration(*flags.period);
     if (!period) return tl::make_unexpected(FlagError("--period", period.error()));
     // The rule for a period is the books' own.
     if (Status valid = emulator::Validate(emulator::BooksOptions{.period = *period}); !valid) {
@@ -77,7 +78,7 @@ std::string ListeningLine(const emulator::EmulatorOptions& options, const std::s
   line += Listing("access key", access_keys) + "; ";
   line += Listing("bearer key", options.auth.bearer_keys) + "; ";
   line += std::string(emulator::CountingModeName(options.quotas.books.mode)) + " per " +
-          emulator::FormatDuration(options.quotas.books.period) + "; ";
+          FormatDuration(options.quotas.books.period) + "; ";
   const emulator::LatencyOptions& latency = options.latency;
   if (latency.time_to_first_token == Duration::zero() &&
       latency.per_output_token == Duration::zero() && latency.jitter == Duration::zero()) {

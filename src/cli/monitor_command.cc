@@ -21,7 +21,7 @@
 #include "cli/output.h"
 #include "cli/quotas_command.h"
 #include "cli/signals.h"
-#include "emulator/config.h"
+#include "quotaflow/duration_text.h"
 #include "report/chart.h"
 
 namespace quotaflow::cli {
@@ -212,7 +212,7 @@ std::vector<report::Chart> Charts(const MonitorFlags& flags, const Report& repor
 }
 
 Result<Duration> ParseFlagDuration(std::string_view flag, std::string_view text) {
-  Result<Duration> duration = emulator::ParseDuration(text);
+  Result<Duration> duration = ParseDuration(text);
   if (!duration)
     return tl::unexpected(
         Error::InvalidArgument(fmt::format("{}: {}", flag, duration.error().message)));

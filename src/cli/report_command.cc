@@ -15,7 +15,7 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
-#include "emulator/config.h"
+#include "quotaflow/duration_text.h"
 
 namespace quotaflow::cli {
 namespace {
@@ -162,7 +162,7 @@ std::string RenderText(const ReportFlags& flags, const RunStats& stats,
 
 Result<int64_t> BucketMs(const ReportFlags& flags, const RunStats& stats) {
   if (!flags.bucket.empty()) {
-    Result<Duration> bucket = emulator::ParseDuration(flags.bucket);
+    Result<Duration> bucket = ParseDuration(flags.bucket);
     if (!bucket) {
       return tl::unexpected(Error::InvalidArgument("--bucket: " + bucket.error().message));
     }

@@ -37,12 +37,4 @@ Result<EmulatorOptions> ParseEmulatorConfig(std::string_view toml_text,
 // Reads and parses `path`. kIo when the file cannot be read; otherwise as ParseEmulatorConfig.
 Result<EmulatorOptions> LoadEmulatorConfig(const std::filesystem::path& path);
 
-// "0", or one or more <integer><unit> parts with unit ns, us, ms, s, m or h ("1m30s", "250ms").
-// Whitespace, signs and fractions are not accepted. kInvalidArgument naming the text otherwise,
-// or when the total does not fit in a Duration (about 292 years).
-Result<Duration> ParseDuration(std::string_view text);
-
-// The inverse of ParseDuration, shortest form first: "0", "250ms", "6s", "1m30s", "2h".
-std::string FormatDuration(Duration duration);
-
 }  // namespace quotaflow::emulator
