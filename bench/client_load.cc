@@ -82,10 +82,8 @@ struct Run {
 };
 
 quotaflow::emulator::EmulatorOptions FastEmulator(int64_t tpm, Duration ttft) {
-  quotaflow::emulator::EmulatorOptions eo;
-  eo.latency = quotaflow::emulator::LatencyOptions{ttft, Duration::zero(), Duration::zero()};
-  eo.output.distribution = quotaflow::emulator::OutputLengthOptions::Distribution::kFixed;
-  eo.output.mean = 20;
+  quotaflow::emulator::EmulatorOptions eo = quotaflow::emulator::ImmediateEmulator(20);
+  eo.latency.time_to_first_token = ttft;
   quotaflow::emulator::QuotaOverride q;
   q.model = kModel;
   q.tokens_per_minute = tpm;

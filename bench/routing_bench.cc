@@ -78,11 +78,7 @@ RouteTarget Target(std::string region, std::string model) {
 
 std::unique_ptr<emulator::Emulator> StartEmulator(emulator::CountingMode mode, Duration period,
                                                   const emulator::FaultOptions& faults = {}) {
-  emulator::EmulatorOptions o;
-  o.server.port = 0;
-  o.latency = emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-  o.output.distribution = emulator::OutputLengthOptions::Distribution::kFixed;
-  o.output.mean = 100;
+  emulator::EmulatorOptions o = emulator::ImmediateEmulator(100);
   o.quotas.books.mode = mode;
   o.quotas.books.period = period;
   o.quotas.on_demand = emulator::MakePathQuota(kTpm);

@@ -93,12 +93,7 @@ class ControlPlaneTest : public ::testing::Test {
 
   // Quick answers: no latency, fixed output length, a window that never refills mid-test.
   static emulator::EmulatorOptions FastOptions() {
-    emulator::EmulatorOptions options;
-    options.server.port = 0;
-    options.latency =
-        emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-    options.output.distribution = emulator::OutputLengthOptions::Distribution::kFixed;
-    options.output.mean = 40;
+    emulator::EmulatorOptions options = emulator::ImmediateEmulator(40);
     options.quotas.books.mode = emulator::CountingMode::kFixedWindow;
     options.quotas.books.period = std::chrono::hours(1);
     return options;

@@ -239,11 +239,7 @@ TEST(ApplicationProfiles, PagesRunFromSystemIntoApplicationProfiles) {
 class ApplicationProfileRuntimeTest : public ::testing::Test {
  protected:
   static EmulatorOptions Options() {
-    EmulatorOptions options;
-    options.server.port = 0;
-    options.latency = LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-    options.output.distribution = OutputLengthOptions::Distribution::kFixed;
-    options.output.mean = 40;
+    EmulatorOptions options = ImmediateEmulator(40);
     // A fixed hour-long window: nothing refills while a test runs, so quota answers are exact.
     options.quotas.books.mode = CountingMode::kFixedWindow;
     options.quotas.books.period = std::chrono::hours(1);

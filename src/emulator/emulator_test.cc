@@ -34,11 +34,7 @@ constexpr char kSonnet4Profile[] = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 constexpr int64_t kOutputTokens = 40;
 
 EmulatorOptions FastOptions() {
-  EmulatorOptions options;
-  options.server.port = 0;
-  options.latency = LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-  options.output.distribution = OutputLengthOptions::Distribution::kFixed;
-  options.output.mean = kOutputTokens;
+  EmulatorOptions options = ImmediateEmulator(kOutputTokens);
   // A fixed hour-long window: nothing refills while a test runs, so quota answers are exact.
   options.quotas.books.mode = CountingMode::kFixedWindow;
   options.quotas.books.period = std::chrono::hours(1);

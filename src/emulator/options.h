@@ -158,4 +158,15 @@ struct EmulatorOptions {
   std::vector<ApplicationProfileOptions> application_profiles;
 };
 
+// An emulator on a free port that answers at once, `output_tokens` tokens each: for tests and
+// benchmarks that time the client, not the latency model. Quotas stay the defaults.
+inline EmulatorOptions ImmediateEmulator(int64_t output_tokens) {
+  EmulatorOptions options;
+  options.server.port = 0;
+  options.latency = LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
+  options.output.distribution = OutputLengthOptions::Distribution::kFixed;
+  options.output.mean = output_tokens;
+  return options;
+}
+
 }  // namespace quotaflow::emulator

@@ -42,11 +42,7 @@ std::string ConverseBody(int words, int64_t max_tokens, int salt = 0) {
 }
 
 emulator::EmulatorOptions FastEmulator(int64_t tpm, Duration period, emulator::CountingMode mode) {
-  emulator::EmulatorOptions options;
-  options.server.port = 0;
-  options.latency = emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-  options.output.distribution = emulator::OutputLengthOptions::Distribution::kFixed;
-  options.output.mean = 200;
+  emulator::EmulatorOptions options = emulator::ImmediateEmulator(200);
   options.quotas.books.mode = mode;
   options.quotas.books.period = period;
   emulator::QuotaOverride quota;

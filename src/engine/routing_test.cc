@@ -57,11 +57,7 @@ class RoutingTest : public ::testing::Test {
   void StartEmulator(int64_t tpm, Duration period,
                      const emulator::FaultOptions& faults = emulator::FaultOptions(),
                      std::vector<emulator::ApplicationProfileOptions> applications = {}) {
-    emulator::EmulatorOptions o;
-    o.server.port = 0;
-    o.latency = emulator::LatencyOptions{Duration::zero(), Duration::zero(), Duration::zero()};
-    o.output.distribution = emulator::OutputLengthOptions::Distribution::kFixed;
-    o.output.mean = 100;
+    emulator::EmulatorOptions o = emulator::ImmediateEmulator(100);
     o.quotas.books.period = period;
     o.quotas.on_demand = emulator::MakePathQuota(tpm);
     o.quotas.cross_region = emulator::MakePathQuota(tpm);
