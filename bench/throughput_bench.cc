@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -55,6 +56,9 @@ namespace quotaflow::bench {
 namespace {
 
 namespace json = boost::json;
+
+// The emulator's three ways of counting a period, as --modes names them; a run takes all three.
+constexpr const char* kAllModes[] = {"token_bucket", "fixed_window", "sliding_window"};
 
 struct Flags {
   bool help = false;
@@ -119,7 +123,9 @@ int Help() {
   }
   std::printf("strategies:");
   for (StrategyKind k : kAllStrategies) std::printf(" %s", std::string(StrategyName(k)).c_str());
-  std::printf("\nmodes: token_bucket fixed_window sliding_window\n");
+  std::printf("\nmodes:");
+  for (const char* m : kAllModes) std::printf(" %s", m);
+  std::printf("\n");
   return 0;
 }
 
@@ -355,7 +361,7 @@ int RunMatrix(Flags& flags, const TimeScale& scale, std::vector<Figures>& rows,
     strategies.push_back(*k);
   }
   std::vector<emulator::CountingMode> modes;
-  if (flags.modes.empty()) flags.modes = {"token_bucket", "fixed_window", "sliding_window"};
+  if (flags.modes.empty()) flags.modes.assign(std::begin(kAllModes), std::end(kAllModes));
   for (const std::string& name : flags.modes) {
     auto m = emulator::ParseCountingMode(name);
     if (!m) {

@@ -114,8 +114,7 @@ class ProgressPrinter {
                           100 * tokens_per_period / static_cast<double>(p.tokens_per_minute_quota),
                           FormatNumber(static_cast<double>(p.tokens_per_minute_quota)));
     }
-    const std::string unit =
-        p.period == std::chrono::minutes(1) ? "min" : fmt::format("{}", FormatDuration(p.period));
+    const std::string unit = p.period == std::chrono::minutes(1) ? "min" : FormatDuration(p.period);
     std::string line = fmt::format(
         "{}/{} docs{} · {:.1f} docs/min · {} tokens/{}{} · {} throttles · ETA {}", finished,
         p.total, p.failed > 0 ? fmt::format(" ({} failed)", p.failed) : "",

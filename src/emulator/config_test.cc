@@ -16,8 +16,6 @@ namespace {
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
-using std::chrono::minutes;
-using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 std::string Optional(const std::optional<int64_t>& value) {
