@@ -84,6 +84,11 @@ class FieldReader {
     }
   }
 
+  // As Bool, but an absent field leaves `out` as it is.
+  void OptionalBool(std::string_view key, bool& out) {
+    if (entry_.contains(key)) Bool(key, out);
+  }
+
   void StringList(std::string_view key, std::vector<std::string>& out) {
     const json::value* v = Get(key);
     if (v == nullptr) return;
@@ -132,6 +137,7 @@ Result<ModelInfo> ParseEntry(const json::value& value, size_t position) {
   read.Integer("default_output_tokens", m.default_output_tokens);
   read.Integer("output_burndown", m.output_burndown);
   read.Bool("on_demand", m.on_demand);
+  read.OptionalBool("count_tokens", m.count_tokens);
   read.StringList("profiles", m.profiles);
   read.Number("price_per_1k_input", m.price_per_1k_input);
   read.Number("price_per_1k_output", m.price_per_1k_output);

@@ -39,6 +39,9 @@ struct ModelInfo {
   int64_t output_burndown = 1;  // output tokens count this many times at settlement
   // Whether the bare id may be invoked on demand. Newer Claude models require a profile.
   bool on_demand = true;
+  // Whether CountTokens counts for it (by its bare id; never by a profile id). Bedrock answers
+  // ValidationException for the rest, and a client then estimates.
+  bool count_tokens = false;
   std::vector<std::string> profiles;  // geo prefixes with a system-defined profile
   // Indicative USD list prices per 1,000 tokens (see data/models.json for their source).
   double price_per_1k_input = 0;

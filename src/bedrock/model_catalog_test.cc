@@ -136,6 +136,7 @@ TEST(ModelCatalog, ParseReportsTheEntryAtFault) {
   Result<ModelCatalog> ok = ModelCatalog::Parse(R"({"models":[)" + good_entry + "]}");
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(ok->Find("us.a.b")->price_per_1k_output, 0.0);
+  EXPECT_FALSE(ok->Find("a.b")->count_tokens);  // absent: the model does not count
 
   auto expect_invalid = [&](const std::string& text, std::string_view why) {
     Result<ModelCatalog> r = ModelCatalog::Parse(text);
@@ -160,9 +161,25 @@ TEST(ModelCatalog, ParseReportsTheEntryAtFault) {
   expect_invalid(with(R"("context_window":10)", R"("context_window":"10")"),
                  "context_window must be an integer");
   expect_invalid(with(R"("name":"B",)", ""), "name is missing");
+  expect_invalid(with(R"("on_demand":true,)", R"("on_demand":true,"count_tokens":1,)"),
+                 "count_tokens must be true or false");
   expect_invalid(
       with(R"("on_demand":true,"profiles":["us"])", R"("on_demand":false,"profiles":[])"),
       "never invocable");
+}
+
+TEST(ModelCatalog, OnlyTheModelsAwsListsCountTokens) {
+  const ModelCatalog& catalog = ModelCatalog::Default();
+  std::vector<std::string> counting;
+  for (const ModelInfo& m : catalog.models()) {
+    if (m.count_tokens) counting.push_back(m.id);
+  }
+  EXPECT_THAT(counting, ::testing::UnorderedElementsAre("anthropic.claude-3-5-sonnet-20240620-v1:0",
+                                                        "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                                                        "anthropic.claude-3-5-haiku-20241022-v1:0",
+                                                        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+                                                        "anthropic.claude-sonnet-4-20250514-v1:0",
+                                                        "anthropic.claude-opus-4-20250514-v1:0"));
 }
 
 TEST(ModelCatalog, LoadReportsUnreadableFiles) {
