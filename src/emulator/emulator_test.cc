@@ -30,6 +30,7 @@ using bedrock::StopReason;
 using ::testing::HasSubstr;
 
 constexpr char kHaiku[] = "anthropic.claude-3-haiku-20240307-v1:0";
+constexpr char kSonnet4[] = "anthropic.claude-sonnet-4-20250514-v1:0";
 constexpr char kSonnet4Profile[] = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 constexpr int64_t kOutputTokens = 40;
 
@@ -270,13 +271,34 @@ TEST_F(EmulatorTest, CountTokensMatchesWhatConverseCharges) {
   StartEmulator(FastOptions());
   const std::string body = ConverseBody("Count the tokens of this sentence, please.");
   bedrock::CountTokensRequest count;
-  count.model_id = kHaiku;
+  count.model_id = kSonnet4;  // counted by the bare id, invoked through a profile
   count.body = body;
   CallResult<bedrock::CountTokensResponse> counted = Client().CountTokensSync(count);
   ASSERT_TRUE(counted) << counted.error().error.ToString();
-  CallResult<ModelResponse> r = Client().ConverseSync({kHaiku, body});
+  CallResult<ModelResponse> r = Client().ConverseSync({kSonnet4Profile, body});
   ASSERT_TRUE(r);
   EXPECT_EQ(counted->input_tokens, r->usage.input_tokens);
+}
+
+TEST_F(EmulatorTest, CountTokensRefusesModelsThatDoNotCountAndInferenceProfileIds) {
+  StartEmulator(FastOptions());
+  auto count = [this](const std::string& model) {
+    bedrock::CountTokensRequest request;
+    request.model_id = model;
+    request.body = ConverseBody("Count me.");
+    return Client().CountTokensSync(request);
+  };
+  for (const auto& [model, message] : std::vector<std::pair<std::string, std::string>>{
+           {kHaiku, "The provided model doesn't support counting tokens."},
+           {"amazon.nova-lite-v1:0", "The provided model doesn't support counting tokens."},
+           {kSonnet4Profile, "The provided model identifier is invalid."}}) {
+    CallResult<bedrock::CountTokensResponse> r = count(model);
+    ASSERT_FALSE(r) << model;
+    EXPECT_EQ(r.error().error.http_status, 400) << model;
+    EXPECT_EQ(r.error().error.aws_code, "ValidationException") << model;
+    EXPECT_EQ(r.error().error.message, message) << model;
+  }
+  EXPECT_TRUE(count("arn:aws:bedrock:us-east-1::foundation-model/" + std::string(kSonnet4)));
 }
 
 TEST_F(EmulatorTest, PromptCacheWritesThenReadsTheSharedPrefix) {

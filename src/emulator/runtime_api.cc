@@ -590,6 +590,7 @@ tl::expected<Invocation, ApiError> ParseInvocation(Operation op, std::string mod
     return tl::unexpected(Validation("The provided model identifier is invalid."));
   }
   Result<bedrock::ResolvedModel> resolved = catalog.Resolve(inv.model_id);
+  const bool foundation_model = resolved && resolved->profile.empty();
   if (!resolved) {
     if (const ApplicationProfile* application = applications.Find(inv.model_id, region)) {
       resolved = application->source;  // ApplicationProfiles::Create checked it serves `region`
@@ -600,6 +601,13 @@ tl::expected<Invocation, ApiError> ParseInvocation(Operation op, std::string mod
     return tl::unexpected(Validation("The provided model identifier is invalid."));
   }
   inv.resolved = *resolved;
+  // CountTokens takes a foundation model, bare id or ARN, of the few that count (models.json).
+  if (op == Operation::kCountTokens && !foundation_model) {
+    return tl::unexpected(Validation("The provided model identifier is invalid."));
+  }
+  if (op == Operation::kCountTokens && !inv.resolved.model->count_tokens) {
+    return tl::unexpected(Validation("The provided model doesn't support counting tokens."));
+  }
   if (op != Operation::kCountTokens && !inv.resolved.OnDemandAllowed()) {
     return tl::unexpected(Validation(
         "Invocation of model ID " + inv.resolved.model->id +
@@ -678,6 +686,13 @@ std::string ConverseResponseBody(const Invocation& inv, const Generation& g) {
 
 std::string InvokeResponseBody(const Invocation& inv, const Generation& g) {
   return json::serialize(NativeBody(inv, g));
+}
+
+Result<int64_t> ConverseInputTokens(std::string_view model_id, std::string_view body) {
+  auto inv = ParseInvocation(Operation::kConverse, std::string(model_id), body, "us-east-1",
+                             bedrock::ModelCatalog::Default(), ApplicationProfiles{});
+  if (!inv) return tl::unexpected(Error::InvalidArgument(inv.error().message));
+  return inv->input_tokens;
 }
 
 std::string CountTokensResponseBody(int64_t input_tokens) {

@@ -17,6 +17,7 @@
 #include "bedrock/model_catalog.h"
 #include "bedrock/operations.h"
 #include "emulator/options.h"
+#include "quotaflow/error.h"
 
 namespace quotaflow::emulator {
 
@@ -66,6 +67,11 @@ tl::expected<Invocation, ApiError> ParseInvocation(bedrock::Operation op, std::s
                                                    std::string_view body, std::string_view region,
                                                    const bedrock::ModelCatalog& catalog,
                                                    const ApplicationProfiles& applications);
+
+// The input tokens the emulator charges a Converse body sent to `model_id` in us-east-1, for any
+// model, whether or not CountTokens counts for it: what tests and benchmarks hold an estimate
+// against. kInvalidArgument with the emulator's message for a request it would refuse.
+Result<int64_t> ConverseInputTokens(std::string_view model_id, std::string_view body);
 
 // What the "model" produced for one admitted request.
 struct Generation {

@@ -12,6 +12,7 @@ from emulator_process import (ACCESS_KEY, BEARER_KEY, SECRET_KEY, EmulatorTestCa
                               bearer_env, toml_config)
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+HAIKU35 = "anthropic.claude-3-5-haiku-20241022-v1:0"  # CountTokens counts for it
 
 KEY_ID = "AKIACONFORMANCE00001"
 SECRET = "conformance/secret+key/0123456789abcdefABCDEF"
@@ -106,10 +107,10 @@ class AuthTest(EmulatorTestCase):
         with bearer_env(BEARER):
             runtime = self.emulator.bearer_client("bedrock-runtime", BEARER)
             seen = self.capture_authorization(runtime)
-            reply = runtime.converse(modelId=HAIKU, messages=[user("bearer")])
+            reply = runtime.converse(modelId=HAIKU35, messages=[user("bearer")])
             self.assertEqual(reply["stopReason"], "end_turn")
             self.assertTrue(reply["output"]["message"]["content"][0]["text"])
-            counted = runtime.count_tokens(modelId=HAIKU,
+            counted = runtime.count_tokens(modelId=HAIKU35,
                                            input={"converse": {"messages": [user("bearer")]}})
             self.assertEqual(counted["inputTokens"], reply["usage"]["inputTokens"])
             bedrock = self.emulator.bearer_client("bedrock", BEARER)

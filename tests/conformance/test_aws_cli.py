@@ -12,6 +12,7 @@ from emulator_process import (EmulatorTestCase, aws_cli_command, count_tokens,
                               request_input_tokens, toml_config)
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+HAIKU35 = "anthropic.claude-3-5-haiku-20241022-v1:0"  # CountTokens counts for it
 SONNET4_US = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 OUTPUT_TOKENS = 25
 REGION = "us-east-2"
@@ -63,7 +64,7 @@ class AwsCliTest(EmulatorTestCase):
         body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
                 "messages": [{"role": "user", "content": "Count me in"}]}
         converse = {"messages": [{"role": "user", "content": [{"text": "Count me in"}]}]}
-        _, counted, _ = self.aws("bedrock-runtime", "count-tokens", "--model-id", HAIKU,
+        _, counted, _ = self.aws("bedrock-runtime", "count-tokens", "--model-id", HAIKU35,
                                  "--input", json.dumps({"converse": converse}))
         self.assertEqual(counted["inputTokens"], request_input_tokens(converse))
 

@@ -11,6 +11,7 @@ from emulator_process import (EmulatorTestCase, count_tokens, request_input_toke
                               toml_config)
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"  # on-demand, max output 4096
+HAIKU35 = "anthropic.claude-3-5-haiku-20241022-v1:0"  # on-demand; CountTokens counts for it
 SONNET4 = "anthropic.claude-sonnet-4-20250514-v1:0"  # profile-only
 SONNET4_US = "us." + SONNET4
 NOVA_MICRO = "amazon.nova-micro-v1:0"
@@ -244,16 +245,16 @@ class RuntimeTest(EmulatorTestCase):
     def test_count_tokens_matches_converse_and_invoke(self):
         messages = [user(PROMPT)]
         counted = self.runtime.count_tokens(
-            modelId=HAIKU, input={"converse": {"messages": messages, "system": SYSTEM}})
+            modelId=HAIKU35, input={"converse": {"messages": messages, "system": SYSTEM}})
         expected = converse_tokens(messages, SYSTEM)
         self.assertEqual(counted["inputTokens"], expected)
-        reply = self.runtime.converse(modelId=HAIKU, messages=messages, system=SYSTEM)
+        reply = self.runtime.converse(modelId=HAIKU35, messages=messages, system=SYSTEM)
         self.assertEqual(reply["usage"]["inputTokens"], counted["inputTokens"])
 
         body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
                 "messages": [{"role": "user", "content": PROMPT}]}
         counted = self.runtime.count_tokens(
-            modelId=HAIKU, input={"invokeModel": {"body": json.dumps(body).encode()}})
+            modelId=HAIKU35, input={"invokeModel": {"body": json.dumps(body).encode()}})
         self.assertEqual(counted["inputTokens"], request_input_tokens(body))
 
     def test_count_tokens_is_free_and_allowed_for_profile_only_models(self):
@@ -262,6 +263,19 @@ class RuntimeTest(EmulatorTestCase):
                                             input={"converse": {"messages": [user("Hi")]}})
         self.assertEqual(counted["inputTokens"], converse_tokens([user("Hi")]))
         self.assertEqual(before, self.emulator.key_state("us-east-1", SONNET4))
+
+    def test_count_tokens_refuses_models_that_do_not_count_and_profile_ids(self):
+        # Bedrock counts for a few Claude models, named as foundation models.
+        for model, message in [
+                (HAIKU, "The provided model doesn't support counting tokens."),
+                (NOVA_MICRO, "The provided model doesn't support counting tokens."),
+                (SONNET4_US, "The provided model identifier is invalid.")]:
+            with self.assertRaises(self.runtime.exceptions.ValidationException) as raised:
+                self.runtime.count_tokens(modelId=model,
+                                          input={"converse": {"messages": [user("Hi")]}})
+            self.assertEqual(raised.exception.response["Error"]["Message"], message, model)
+            self.assertEqual(
+                raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
 
     def test_prompt_cache_write_then_read(self):
         # A cachePoint after a prefix of at least 1,024 tokens: the first call writes the cache,
@@ -311,7 +325,7 @@ class RuntimeTest(EmulatorTestCase):
         reply = self.runtime.converse(modelId=HAIKU, messages=messages, toolConfig=tools)
         expected = request_input_tokens({"messages": messages, "toolConfig": tools})
         self.assertEqual(reply["usage"]["inputTokens"], expected)
-        counted = self.runtime.count_tokens(modelId=HAIKU, input={"converse": {
+        counted = self.runtime.count_tokens(modelId=HAIKU35, input={"converse": {
             "messages": messages, "toolConfig": tools}})
         self.assertEqual(counted["inputTokens"], expected)
 
