@@ -268,7 +268,9 @@ class Client {
   // Reservation cost of a request, as Submit would compute it (for estimates and dry runs).
   Result<Cost> CostOf(const ModelRequest& request);
   // The input tokens Bedrock counts for a Converse body (CountTokens: not charged against any
-  // quota). Blocks; REQUIRES: not on the loop thread.
+  // quota), asked of the foundation model a profile or route serves, as CountTokens requires.
+  // Bedrock counts for a few Claude models only (data/models.json `count_tokens`) and answers
+  // ValidationException for the rest: estimate then. Blocks; REQUIRES: not on the loop thread.
   Result<int64_t> CountTokens(const std::string& model_id, const std::string& converse_body);
 
   ClientStats Stats() const;

@@ -240,10 +240,14 @@ class Client::Impl {
 
   Result<int64_t> CountTokens(const std::string& name, const std::string& body) {
     auto route = Route(name);
-    const std::string model_id = route ? (*route)->targets[0]->model_id : name;
-    bedrock::RuntimeClient* runtime = route ? (*route)->targets[0]->runtime : default_runtime_;
+    const TargetState* target = route ? (*route)->targets[0] : nullptr;
+    bedrock::RuntimeClient* runtime = target != nullptr ? target->runtime : default_runtime_;
     bedrock::CountTokensRequest request;
-    request.model_id = model_id;
+    // CountTokens takes the foundation model, never an inference profile: count a profile's
+    // requests by the model it serves, whose tokenizer they meet.
+    request.model_id = target == nullptr         ? name
+                       : target->info != nullptr ? target->info->id
+                                                 : target->model_id;
     request.body = body;
     auto counted = runtime->CountTokensSync(request);
     if (!counted) return tl::unexpected(std::move(counted).error().error);

@@ -23,6 +23,7 @@
 #include "bedrock/service_quotas_client.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
+#include "emulator/runtime_api.h"
 #include "emulator/text_generator.h"
 
 namespace quotaflow {
@@ -258,7 +259,8 @@ TEST_F(ClientTest, QueuedRequestsArePricedAgainOnceTheEstimatorLearnsTheModelsPr
     r.body = boost::json::serialize(body);
     requests.push_back(std::move(r));
   }
-  auto counted = client->CountTokens(kModel, requests[0].body);
+  // What the server will charge (Nova has no CountTokens: ask the emulator's own measure).
+  auto counted = emulator::ConverseInputTokens(kModel, requests[0].body);
   ASSERT_TRUE(counted) << counted.error().ToString();
   const double actual = static_cast<double>(*counted + kMaxTokens);  // what the server reserves
   auto price_of_queued = [&client] {
@@ -292,6 +294,21 @@ TEST_F(ClientTest, QueuedRequestsArePricedAgainOnceTheEstimatorLearnsTheModelsPr
   EXPECT_TRUE(client->WaitIdle(std::chrono::minutes(1)));
   EXPECT_EQ(done.load(), 60);
   EXPECT_EQ(throttles.load(), 0);
+}
+
+TEST_F(ClientTest, CountTokensAsksForTheModelAnInferenceProfileServes) {
+  // Bedrock's CountTokens takes a foundation model only: a profile id is "invalid".
+  constexpr char kProfile[] = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+  StartEmulator(FastEmulator(10'000, seconds(1), emulator::CountingMode::kSlidingWindow));
+  auto client = MakeClient(Options(10'000, seconds(1)));
+  const std::string body = R"({"messages":[{"role":"user","content":[{"text":"Count me."}]}]})";
+  auto counted = client->CountTokens(kProfile, body);
+  ASSERT_TRUE(counted) << counted.error().ToString();
+  EXPECT_EQ(*counted, *emulator::ConverseInputTokens(kProfile, body));
+  // A model CountTokens does not count fails as Bedrock says, for the caller to estimate.
+  auto nova = client->CountTokens(kModel, body);
+  ASSERT_FALSE(nova);
+  EXPECT_EQ(nova.error().aws_code, "ValidationException");
 }
 
 TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds) {
