@@ -371,6 +371,7 @@ Result<BatchEstimate> BatchRun::Estimate() {
       if (!tokens) break;  // not counted here: the heuristic alone
       heuristic += j.text_tokens + fixed;
       counted += *tokens;
+      ++e.counted_documents;
     }
     if (heuristic > 0 && counted > 0) {
       e.input_tokens =

@@ -83,6 +83,9 @@ struct BatchEstimate {
   int64_t documents = 0;
   int64_t requests = 0;  // chunks and reduce requests included
   int64_t input_tokens = 0;
+  // Documents CountTokens counted to scale the character heuristic; 0 when the endpoint does not
+  // count for the model (Bedrock counts for a few Claude models only): the heuristic alone.
+  int64_t counted_documents = 0;
   int64_t output_tokens = 0;   // expected
   int64_t settled_tokens = 0;  // input + output × burndown, what TPM meters
   double cost_usd = 0;

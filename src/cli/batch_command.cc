@@ -594,6 +594,7 @@ int RunBatch(const BatchFlags& flags) {
                      {"documents", e->documents},
                      {"requests", e->requests},
                      {"input_tokens", e->input_tokens},
+                     {"input_counted_documents", e->counted_documents},
                      {"expected_output_tokens", e->output_tokens},
                      {"settled_tokens", e->settled_tokens},
                      {"estimated_cost_usd", std::round(e->cost_usd * 1e4) / 1e4},
@@ -609,11 +610,15 @@ int RunBatch(const BatchFlags& flags) {
       std::cout << fmt::format(
           "quotaflow batch --dry-run: no model request sent\n"
           "  documents            {} pending ({} requests)\n"
-          "  input tokens         ~{} (estimated)\n"
+          "  input tokens         ~{} ({})\n"
           "  output tokens        ~{} (expected)\n"
           "  estimated cost       ${:.4f}\n"
           "  expected time        {} at {} tokens/min{} ({}; bottleneck {})\n",
           e->documents, e->requests, FormatNumber(static_cast<double>(e->input_tokens)),
+          e->counted_documents > 0
+              ? fmt::format("estimated, scaled by CountTokens on {} documents",
+                            e->counted_documents)
+              : "estimated from characters: CountTokens does not count for this model",
           FormatNumber(static_cast<double>(e->output_tokens)), e->cost_usd,
           MinutesSeconds(e->duration), FormatNumber(static_cast<double>(limits->tokens_per_minute)),
           share < 1 ? fmt::format(" × {:.0f}%", share * 100) : "", limits->source, e->bottleneck);
