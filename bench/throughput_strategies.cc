@@ -20,6 +20,7 @@
 #include "aws/retry.h"
 #include "bedrock/runtime_client.h"
 #include "emulator/emulator.h"
+#include "emulator/runtime_api.h"
 #include "emulator/text_generator.h"
 #include "quotaflow/accounting.h"
 #include "quotaflow/client.h"
@@ -639,21 +640,20 @@ std::unique_ptr<Pacer> MakePacer(StrategyKind kind, const Scenario& scenario,
 
 // ---- Strategy 5 ----
 
-// The input tokens the server counts for each document (CountTokens, which no quota charges): what
-// a caller that asks before submitting passes as ModelRequest::input_tokens (--qf-exact-input).
-// Empty when the server could not say.
-std::vector<int64_t> CountInputTokens(const Scenario& scenario, const Workload& workload,
-                                      const std::string& endpoint) {
-  Transport transport(endpoint);
+// The input tokens the server will charge each document: what a caller that knew them exactly
+// would pass as ModelRequest::input_tokens (--qf-exact-input). Measured by the emulator's own code,
+// since Bedrock's CountTokens does not count for Nova, the contracts' model. Empty, with the
+// reason in `error`, when a document cannot be measured.
+std::vector<int64_t> ExactInputTokens(const Scenario& scenario, const Workload& workload,
+                                      std::string& error) {
   std::vector<int64_t> counts;
-  if (transport.runtime == nullptr) return counts;
   for (const Document& d : workload.docs) {
-    bedrock::CountTokensRequest r;
-    r.model_id = scenario.model_id;
-    r.body = d.body;
-    auto counted = transport.runtime->CountTokensSync(r);
-    if (!counted) return {};
-    counts.push_back(counted->input_tokens);
+    Result<int64_t> counted = emulator::ConverseInputTokens(scenario.model_id, d.body);
+    if (!counted) {
+      error = "document " + std::to_string(d.id) + ": " + counted.error().message;
+      return {};
+    }
+    counts.push_back(*counted);
   }
   return counts;
 }
@@ -811,9 +811,10 @@ RunResult RunStrategy(StrategyKind kind, const Scenario& scenario, const Workloa
   }
   std::vector<int64_t> input_counts;
   if (kind == StrategyKind::kQuotaflow && options.quotaflow.exact_input) {
-    input_counts = CountInputTokens(scenario, workload, endpoint);
-    if (input_counts.size() != workload.docs.size()) {
-      result.error = "CountTokens failed";
+    std::string error;
+    input_counts = ExactInputTokens(scenario, workload, error);
+    if (input_counts.empty()) {
+      result.error = "--qf-exact-input: " + error;
       return result;
     }
   }
