@@ -1,6 +1,7 @@
 #include "aws/config.h"
 
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -491,6 +492,26 @@ Result<AwsConfig> ResolveAwsConfig(SharedConfig files, const Environment& env,
     config.region_source = "profile " + config.profile_name;
   }
   return config;
+}
+
+Result<std::optional<int>> MaxAttempts(const AwsConfig& config, const Environment& env) {
+  std::optional<std::string> text = config.Setting(env, "AWS_MAX_ATTEMPTS", "max_attempts");
+  if (!text) return std::optional<int>();
+  const std::string where = env.GetNonEmpty("AWS_MAX_ATTEMPTS")
+                                ? "AWS_MAX_ATTEMPTS"
+                                : "max_attempts of profile " + config.profile_name;
+  // Python's int(): surrounding whitespace and a sign are allowed.
+  std::string_view digits = Trim(*text);
+  const bool negative = !digits.empty() && digits.front() == '-';
+  if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) digits.remove_prefix(1);
+  int value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || negative ||
+      value < 1) {
+    return tl::unexpected(Error::InvalidArgument(
+        where + " = '" + *text + "': the attempts must be an integer of at least 1"));
+  }
+  return std::optional<int>(value);
 }
 
 Result<AwsConfig> LoadAwsConfig(const Environment& env, const ConfigOverrides& overrides) {

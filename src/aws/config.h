@@ -161,6 +161,12 @@ struct AwsConfig {
                                      std::string_view config_key) const;
 };
 
+// The attempts every AWS call may make, the first included: AWS_MAX_ATTEMPTS, else the profile's
+// `max_attempts`, as botocore reads them; nullopt when neither is set. kInvalidArgument, naming
+// where the value came from, for anything but an integer of at least 1 (botocore refuses those
+// too, when it makes a client).
+Result<std::optional<int>> MaxAttempts(const AwsConfig& config, const Environment& env);
+
 // Loads the shared files and picks the profile and region. The profile is --profile, else
 // AWS_DEFAULT_PROFILE, else AWS_PROFILE (botocore's order), else "default"; empty variables count
 // as unset. Fails (kNotFound, "The config profile (NAME) could not be found", plus the files

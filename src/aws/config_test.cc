@@ -418,6 +418,45 @@ TEST(AwsConfig, SettingPrefersTheEnvironmentOverTheProfile) {
   EXPECT_EQ(config->Setting(env, "AWS_NOPE", "nope"), std::nullopt);
 }
 
+// MaxAttempts' value, or -1 (and a test failure) when it fails.
+std::optional<int> AttemptsOrMinusOne(const AwsConfig& config, const Environment& env) {
+  auto r = MaxAttempts(config, env);
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+  return r.has_value() ? *r : std::optional<int>(-1);
+}
+
+TEST(MaxAttempts, ComesFromTheEnvironmentThenTheProfileAndIsUnsetOtherwise) {
+  Environment env;
+  auto plain = Resolve("[default]\nregion = us-east-1\n", env);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(AttemptsOrMinusOne(*plain, env), std::optional<int>());
+  auto config = Resolve("[default]\nmax_attempts = 4\n", env);
+  ASSERT_TRUE(config.has_value());
+  EXPECT_EQ(AttemptsOrMinusOne(*config, env), std::optional<int>(4));
+  env.Set("AWS_MAX_ATTEMPTS", " 7 ");  // int() takes surrounding spaces, as botocore does
+  EXPECT_EQ(AttemptsOrMinusOne(*config, env), std::optional<int>(7));
+  env.Set("AWS_MAX_ATTEMPTS", "");  // empty counts as unset
+  EXPECT_EQ(AttemptsOrMinusOne(*config, env), std::optional<int>(4));
+}
+
+TEST(MaxAttempts, AnythingButAnIntegerOfAtLeastOneIsRefusedNamingItsSource) {
+  Environment env;
+  auto config = Resolve("[default]\nmax_attempts = 0\n", env);
+  ASSERT_TRUE(config.has_value());
+  auto from_profile = MaxAttempts(*config, env);
+  ASSERT_FALSE(from_profile.has_value());
+  EXPECT_EQ(from_profile.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(from_profile.error().message, HasSubstr("max_attempts of profile default = '0'"));
+  for (const char* bad : {"-1", "2.5", "abc", "3x", "+", "99999999999"}) {
+    env.Set("AWS_MAX_ATTEMPTS", bad);
+    auto r = MaxAttempts(*config, env);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_THAT(r.error().message, HasSubstr("AWS_MAX_ATTEMPTS = '" + std::string(bad) + "'"));
+  }
+  env.Set("AWS_MAX_ATTEMPTS", "+2");
+  EXPECT_EQ(AttemptsOrMinusOne(*config, env), std::optional<int>(2));
+}
+
 TEST(LoadAwsConfig, ReadsFilesAndResolvesTheProfile) {
   TempDir dir;
   Environment env;

@@ -21,7 +21,8 @@
 namespace quotaflow::aws {
 
 struct RetryOptions {
-  // Total attempts, the first included (AWS_MAX_ATTEMPTS). Default 3, as standard mode. More
+  // Total attempts, the first included (the CLI reads AWS_MAX_ATTEMPTS or the profile's
+  // max_attempts: aws::MaxAttempts). Default 3, as standard mode. More
   // attempts ride out longer outages but hold a request (and its reservation) longer.
   int max_attempts = 3;
   // Backoff before retry n (1-based) is rand[0,1) x min(base x 2^(n-1), max): "full jitter".
