@@ -13,13 +13,18 @@ Result<std::unique_ptr<AwsSession>> AwsSession::Open(const AwsFlags& flags) {
   overrides.region = flags.region;
   Result<aws::AwsConfig> config = aws::LoadAwsConfig(env, overrides);
   if (!config) return tl::unexpected(std::move(config).error());
-  return std::unique_ptr<AwsSession>(new AwsSession(flags, std::move(env), std::move(*config)));
+  Result<std::optional<int>> max_attempts = aws::MaxAttempts(*config, env);
+  if (!max_attempts) return tl::unexpected(std::move(max_attempts).error());
+  return std::unique_ptr<AwsSession>(
+      new AwsSession(flags, std::move(env), std::move(*config), *max_attempts));
 }
 
-AwsSession::AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config)
+AwsSession::AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config,
+                       std::optional<int> max_attempts)
     : flags_(std::move(flags)),
       env_(std::move(env)),
       config_(std::move(config)),
+      max_attempts_(max_attempts),
       loop_(SystemClock()) {
   loop_.Start();
   http_ = std::make_unique<aws::HttpClient>(loop_);
@@ -46,6 +51,7 @@ Result<bedrock::ControlPlaneOptions> AwsSession::OptionsFor(aws::Service service
   options.endpoint = endpoint->url;
   options.region = endpoint->signing_region;
   options.credentials = credentials_.get();
+  if (max_attempts_) options.retry.max_attempts = *max_attempts_;
   return options;
 }
 

@@ -2,9 +2,11 @@
 // The AWS side of the commands that call AWS (quotas, analyze, monitor, alarms), with the AWS
 // CLI's conventions: --profile, --region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's
 // region), --endpoint-url (else AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's
-// services section), and credentials from botocore's default chain for the profile.
+// services section), credentials from botocore's default chain for the profile, and the attempts
+// of every call from AWS_MAX_ATTEMPTS or the profile's max_attempts.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "aws/config.h"
@@ -32,7 +34,8 @@ struct AwsFlags {
 class AwsSession {
  public:
   // Loads the shared config files for the flags' profile and starts the loop thread. Fails
-  // (kNotFound) for a profile that exists nowhere, (kInvalidArgument) for malformed config files.
+  // (kNotFound) for a profile that exists nowhere, (kInvalidArgument) for malformed config files
+  // or max attempts.
   // Credentials are looked up at the first call, so a missing key fails there (kAuth).
   static Result<std::unique_ptr<AwsSession>> Open(const AwsFlags& flags);
 
@@ -57,15 +60,20 @@ class AwsSession {
   // The credential chain for the profile. Owned by the session.
   aws::CredentialsProvider* credentials() const { return credentials_.get(); }
   const aws::AwsConfig& config() const { return config_; }
+  // AWS_MAX_ATTEMPTS, else the profile's max_attempts; nullopt when neither is set. The session's
+  // own clients already use it.
+  std::optional<int> max_attempts() const { return max_attempts_; }
 
  private:
-  AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config);
+  AwsSession(AwsFlags flags, aws::Environment env, aws::AwsConfig config,
+             std::optional<int> max_attempts);
 
   Result<bedrock::ControlPlaneOptions> OptionsFor(aws::Service service, const std::string& region);
 
   const AwsFlags flags_;
   const aws::Environment env_;
   const aws::AwsConfig config_;
+  const std::optional<int> max_attempts_;
   aws::EventLoop loop_;
   std::unique_ptr<aws::HttpClient> http_;
   std::unique_ptr<aws::CredentialChain> credentials_;

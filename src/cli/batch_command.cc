@@ -467,6 +467,7 @@ int RunBatch(const BatchFlags& flags) {
     options.endpoint = endpoint->url;
     options.region = endpoint->signing_region;
     options.credentials = session->credentials();
+    if (session->max_attempts()) options.attempts = *session->max_attempts();
   }
   if (!flags.period.empty()) {
     auto d = ParseDuration(flags.period);

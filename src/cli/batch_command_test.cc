@@ -628,6 +628,22 @@ std::string LastLine(const std::string& text) {
   return trimmed.substr(trimmed.find_last_of('\n') + 1);
 }
 
+TEST_F(BatchCommandTest, AwsMaxAttemptsSetsTheInPlaceRetriesOfEveryModelCall) {
+  // Every runtime call fails with a 500: one document is tried AWS_MAX_ATTEMPTS times in place,
+  // then requeued (ClientOptions::max_transient_requeues, 3) and tried as often again each time.
+  std::unique_ptr<emulator::Emulator> emulated =
+      StartEmulator(EmulatorToml("2s", 20'000, 1, "0", "[faults]\ninternal_error = 1.0\n"));
+  ASSERT_NE(emulated, nullptr);
+  WriteDocuments("docs", 1, 62);
+  const Run run = Batch(BatchArgs({(dir_.path() / "docs").string()}, kNova,
+                                  {"--endpoint-url", emulated->endpoint(), "--region", "us-east-1",
+                                   "--period", "2s", "--tpm", "20000"}),
+                        {"AWS_MAX_ATTEMPTS=1"});
+  EXPECT_EQ(run.code, 3) << run.err;  // the document failed
+  const json::value state = json::parse(emulated->StateJson());
+  EXPECT_EQ(state.at("faults").at("injected").to_number<int64_t>(), 1 * (1 + 3)) << run.err;
+}
+
 TEST_F(BatchCommandTest, RejectedCredentialsOrAnUnreachableEndpointExitOneAndChangeNothing) {
   std::unique_ptr<emulator::Emulator> emulated = StartEmulator(EmulatorToml("2s", 20'000, 1));
   ASSERT_NE(emulated, nullptr);

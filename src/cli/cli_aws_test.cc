@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
@@ -28,6 +29,7 @@
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_table.h"
+#include "server/http_server.h"
 
 namespace quotaflow::cli {
 namespace {
@@ -60,10 +62,11 @@ class CliAwsTest : public ::testing::Test {
     std::string out;
     std::string err;
   };
-  // `endpoint` empty: the test's emulator.
-  Run Quotaflow(std::vector<std::string> args, std::string endpoint = {}) {
+  // `endpoint` empty: the test's emulator. `env`: "NAME=value" added to the clean environment.
+  Run Quotaflow(std::vector<std::string> args, std::string endpoint = {},
+                const std::vector<std::string>& env = {}) {
     std::string error;
-    std::unique_ptr<Child> child = Start(std::move(args), std::move(endpoint), &error);
+    std::unique_ptr<Child> child = Start(std::move(args), std::move(endpoint), &error, env);
     Run run;
     if (child == nullptr) {
       ADD_FAILURE() << error;
@@ -78,10 +81,10 @@ class CliAwsTest : public ::testing::Test {
   // The binary running with a clean environment, the emulator's keys and `args`; stderr goes to
   // err_file().
   std::unique_ptr<Child> Start(std::vector<std::string> args, std::string endpoint,
-                               std::string* error) {
+                               std::string* error, const std::vector<std::string>& env = {}) {
     if (endpoint.empty()) endpoint = emulator_->endpoint();
     args.insert(args.end(), {"--region", "us-east-1", "--endpoint-url", endpoint});
-    return SpawnQuotaflow(home_.path(), err_file(), args, {}, error);
+    return SpawnQuotaflow(home_.path(), err_file(), args, env, error);
   }
   // The command's --output json, parsed; a test failure unless it exits 0.
   json::value Json(std::vector<std::string> args, std::string endpoint = {}) {
@@ -118,6 +121,36 @@ TEST_F(CliAwsTest, QuotasListShowsEveryQuotaOfTheTable) {
   for (const char* column : {"name", "code", "value", "default", "adjustable", "unit"}) {
     EXPECT_TRUE(first.as_object().contains(column)) << column;
   }
+}
+
+TEST_F(CliAwsTest, AwsMaxAttemptsAndTheProfilesMaxAttemptsSetHowOftenACallIsTried) {
+  // A server that fails every call with a retryable 500, counting them.
+  std::atomic<int> calls{0};
+  server::HttpServer failing({}, [&calls](server::ServerRequest, server::Responder responder) {
+    ++calls;
+    responder.Respond({500,
+                       {{"Content-Type", "application/x-amz-json-1.1"}},
+                       R"({"__type":"ServiceException","message":"down"})"});
+  });
+  ASSERT_TRUE(failing.Start());
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(failing.port());
+  const std::string config = (home_.path() / "config").string();
+  { std::ofstream(config) << "[default]\nmax_attempts = 2\n"; }
+  struct Case {
+    std::vector<std::string> env;
+    int calls;
+  };
+  for (const Case& c : {Case{{}, 3},  // standard mode's default
+                        Case{{"AWS_CONFIG_FILE=" + config}, 2},
+                        Case{{"AWS_CONFIG_FILE=" + config, "AWS_MAX_ATTEMPTS=1"}, 1}}) {
+    calls = 0;
+    const Run run = Quotaflow({"quotas", "list"}, endpoint, c.env);
+    EXPECT_EQ(run.code, 1) << run.err;
+    EXPECT_EQ(calls.load(), c.calls) << (c.env.empty() ? "defaults" : c.env.back());
+  }
+  const Run bad = Quotaflow({"quotas", "list"}, endpoint, {"AWS_MAX_ATTEMPTS=0"});
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_THAT(bad.err, ::testing::HasSubstr("AWS_MAX_ATTEMPTS = '0'"));
 }
 
 TEST_F(CliAwsTest, QuotasListForAModelFindsItsThreeQuotas) {
