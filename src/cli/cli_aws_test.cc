@@ -126,12 +126,13 @@ TEST_F(CliAwsTest, QuotasListShowsEveryQuotaOfTheTable) {
 TEST_F(CliAwsTest, AwsMaxAttemptsAndTheProfilesMaxAttemptsSetHowOftenACallIsTried) {
   // A server that fails every call with a retryable 500, counting them.
   std::atomic<int> calls{0};
-  server::HttpServer failing({}, [&calls](server::ServerRequest, server::Responder responder) {
-    ++calls;
-    responder.Respond({500,
-                       {{"Content-Type", "application/x-amz-json-1.1"}},
-                       R"({"__type":"ServiceException","message":"down"})"});
-  });
+  server::HttpServer failing(
+      {}, [&calls](const server::ServerRequest&, const server::Responder& responder) {
+        ++calls;
+        responder.Respond({500,
+                           {{"Content-Type", "application/x-amz-json-1.1"}},
+                           R"({"__type":"ServiceException","message":"down"})"});
+      });
   ASSERT_TRUE(failing.Start());
   const std::string endpoint = "http://127.0.0.1:" + std::to_string(failing.port());
   const std::string config = (home_.path() / "config").string();
