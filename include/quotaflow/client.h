@@ -270,7 +270,8 @@ class Client {
   // The input tokens Bedrock counts for a Converse body (CountTokens: not charged against any
   // quota), asked of the foundation model a profile or route serves, as CountTokens requires.
   // Bedrock counts for a few Claude models only (data/models.json `count_tokens`) and answers
-  // ValidationException for the rest: estimate then. Blocks; REQUIRES: not on the loop thread.
+  // ValidationException for the rest: estimate then. The client remembers that answer and gives it
+  // again without asking. Blocks; REQUIRES: not on the loop thread.
   Result<int64_t> CountTokens(const std::string& model_id, const std::string& converse_body);
 
   ClientStats Stats() const;

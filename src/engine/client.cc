@@ -249,8 +249,22 @@ class Client::Impl {
                        : target->info != nullptr ? target->info->id
                                                  : target->model_id;
     request.body = body;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = uncounted_.find(request.model_id); it != uncounted_.end()) {
+        return tl::unexpected(it->second);
+      }
+    }
     auto counted = runtime->CountTokensSync(request);
-    if (!counted) return tl::unexpected(std::move(counted).error().error);
+    if (!counted) {
+      Error& error = counted.error().error;
+      if (error.aws_code == "ValidationException" &&
+          error.message.find("support counting tokens") != std::string::npos) {
+        std::lock_guard lock(mu_);
+        uncounted_.emplace(request.model_id, error);
+      }
+      return tl::unexpected(std::move(error));
+    }
     return counted->input_tokens;
   }
 
@@ -1092,6 +1106,9 @@ class Client::Impl {
   std::unordered_map<std::string, RouteState*> routes_by_name_;       // GUARDED_BY(mu_)
   std::unordered_map<RequestId, std::unique_ptr<Pending>> requests_;  // GUARDED_BY(mu_)
   int64_t outstanding_ = 0;                                           // GUARDED_BY(mu_)
+  // Models CountTokens said it does not count for, and what it said: asked again, the answer is
+  // the same, so a batch of document blocks does not pay a round trip per document for it.
+  std::unordered_map<std::string, Error> uncounted_;  // GUARDED_BY(mu_)
 
   // Loop thread only.
   PumpResult pump_;

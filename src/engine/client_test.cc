@@ -25,6 +25,7 @@
 #include "emulator/options.h"
 #include "emulator/runtime_api.h"
 #include "emulator/text_generator.h"
+#include "server/http_server.h"
 
 namespace quotaflow {
 namespace {
@@ -309,6 +310,33 @@ TEST_F(ClientTest, CountTokensAsksForTheModelAnInferenceProfileServes) {
   auto nova = client->CountTokens(kModel, body);
   ASSERT_FALSE(nova);
   EXPECT_EQ(nova.error().aws_code, "ValidationException");
+}
+
+TEST_F(ClientTest, AModelCountTokensDoesNotCountForIsAskedOnce) {
+  // Bedrock's answer for a model it does not count for, and a count of the calls.
+  std::atomic<int> calls{0};
+  server::HttpServer bedrock({}, [&calls](const server::ServerRequest&,
+                                          const server::Responder& responder) {
+    ++calls;
+    responder.Respond({400,
+                       {{"Content-Type", "application/json"},
+                        {"x-amzn-ErrorType", "ValidationException:http://internal.amazon.com/"}},
+                       R"({"message":"The provided model doesn't support counting tokens."})"});
+  });
+  ASSERT_TRUE(bedrock.Start());
+  ClientOptions options;
+  options.endpoint = "http://127.0.0.1:" + std::to_string(bedrock.port());
+  options.credentials = &credentials_;
+  options.limits[kModel].tokens_per_minute = 10'000;
+  auto client = MakeClient(std::move(options));
+  const std::string body = ConverseBody(10, 100);
+  for (int i = 0; i < 3; ++i) {
+    auto counted = client->CountTokens(kModel, body);
+    ASSERT_FALSE(counted);
+    EXPECT_EQ(counted.error().aws_code, "ValidationException");
+    EXPECT_EQ(counted.error().message, "The provided model doesn't support counting tokens.");
+  }
+  EXPECT_EQ(calls.load(), 1);
 }
 
 TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds) {
