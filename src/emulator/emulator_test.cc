@@ -299,6 +299,15 @@ TEST_F(EmulatorTest, CountTokensRefusesModelsThatDoNotCountAndInferenceProfileId
     EXPECT_EQ(r.error().error.message, message) << model;
   }
   EXPECT_TRUE(count("arn:aws:bedrock:us-east-1::foundation-model/" + std::string(kSonnet4)));
+  // Nor does it count documents, even for a model that counts text.
+  bedrock::CountTokensRequest document;
+  document.model_id = kSonnet4;
+  document.body =
+      R"({"messages":[{"role":"user","content":[{"document":{"format":"txt","name":"d",)"
+      R"("source":{"bytes":"VGhlIHBhcnRpZXMgYWdyZWUu"}}}]}]})";
+  CallResult<bedrock::CountTokensResponse> r = Client().CountTokensSync(document);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().error.message, "Document input not supported for token counting");
 }
 
 TEST_F(EmulatorTest, PromptCacheWritesThenReadsTheSharedPrefix) {

@@ -272,6 +272,21 @@ tl::expected<void, ApiError> MeasureNative(std::string_view text, Invocation& in
   return {};
 }
 
+// Whether a Converse request carries a `document` content block in any message.
+bool HasDocumentBlock(const json::object& converse) {
+  const json::value* messages = converse.if_contains("messages");
+  if (messages == nullptr || !messages->is_array()) return false;
+  for (const json::value& message : messages->get_array()) {
+    const json::value* content =
+        message.is_object() ? message.get_object().if_contains("content") : nullptr;
+    if (content == nullptr || !content->is_array()) continue;
+    for (const json::value& block : content->get_array()) {
+      if (block.is_object() && block.get_object().contains("document")) return true;
+    }
+  }
+  return false;
+}
+
 // CountTokens wraps the request it measures.
 tl::expected<void, ApiError> MeasureCountTokens(std::string_view text, Invocation& inv) {
   Result<json::object> body = ParseBody(text);
@@ -285,6 +300,10 @@ tl::expected<void, ApiError> MeasureCountTokens(std::string_view text, Invocatio
   if (const json::value* converse = wrapper->if_contains("converse")) {
     if (!converse->is_object())
       return tl::unexpected(Validation("input.converse must be an object"));
+    // Bedrock counts text, not documents (aws/aws-sdk-java-v2#6370, a feature request still).
+    if (HasDocumentBlock(converse->get_object())) {
+      return tl::unexpected(Validation("Document input not supported for token counting"));
+    }
     return MeasureConverse(converse->get_object(), inv);
   }
   if (const json::value* invoke = wrapper->if_contains("invokeModel")) {

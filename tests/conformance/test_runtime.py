@@ -276,6 +276,14 @@ class RuntimeTest(EmulatorTestCase):
             self.assertEqual(raised.exception.response["Error"]["Message"], message, model)
             self.assertEqual(
                 raised.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        # Nor does it count documents, even for a model that counts text.
+        document = {"document": {"format": "txt", "name": "contract",
+                                 "source": {"bytes": b"The parties agree."}}}
+        with self.assertRaises(self.runtime.exceptions.ValidationException) as raised:
+            self.runtime.count_tokens(modelId=SONNET4, input={"converse": {"messages": [
+                {"role": "user", "content": [{"text": "Summarize."}, document]}]}})
+        self.assertEqual(raised.exception.response["Error"]["Message"],
+                         "Document input not supported for token counting")
 
     def test_prompt_cache_write_then_read(self):
         # A cachePoint after a prefix of at least 1,024 tokens: the first call writes the cache,
