@@ -239,7 +239,7 @@ Result<BatchRun::Job> BatchRun::MakeJob(const DocumentRecord& record) {
   job.as_block = options_.document_blocks && !options_.invoke_model &&
                  format != DocumentFormat::kText && !job.doc->path.empty();
   if (job.as_block) {
-    // Estimated from the size here; counted exactly with CountTokens before it is sent.
+    // Estimated from the size here; Bedrock's CountTokens does not count documents.
     job.text_tokens = std::max<int64_t>(1, job.doc->size_bytes / 6);
     return job;
   }
@@ -534,13 +534,8 @@ void BatchRun::Submit(Job job, size_t variant, int64_t max_tokens) {
   request.api = options_.invoke_model ? Api::kInvokeModel : Api::kConverse;
   request.model_id = options_.model_id;
   request.max_tokens = max_tokens;
-  if (job.as_block) {
-    // Bedrock counts a document block's tokens its own way; CountTokens says how many, free.
-    if (auto counted = client_.CountTokens(options_.model_id, *body)) {
-      request.input_tokens = *counted;
-      job.text_tokens = *counted;
-    }
-  }
+  // A document block's input is the client's estimate from the body, calibrated by the usage
+  // Bedrock reports: CountTokens does not count documents ("Document input not supported").
   request.body = std::move(*body);
   {
     std::lock_guard lock(s.mu);
