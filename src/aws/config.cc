@@ -500,14 +500,12 @@ Result<std::optional<int>> MaxAttempts(const AwsConfig& config, const Environmen
   const std::string where = env.GetNonEmpty("AWS_MAX_ATTEMPTS")
                                 ? "AWS_MAX_ATTEMPTS"
                                 : "max_attempts of profile " + config.profile_name;
-  // Python's int(): surrounding whitespace and a sign are allowed.
+  // Python's int(): surrounding whitespace and a sign are allowed (from_chars takes only '-').
   std::string_view digits = Trim(*text);
-  const bool negative = !digits.empty() && digits.front() == '-';
-  if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) digits.remove_prefix(1);
+  if (digits.starts_with('+')) digits.remove_prefix(1);
   int value = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || negative ||
-      value < 1) {
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value < 1) {
     return tl::unexpected(Error::InvalidArgument(
         where + " = '" + *text + "': the attempts must be an integer of at least 1"));
   }

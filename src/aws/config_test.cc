@@ -447,7 +447,7 @@ TEST(MaxAttempts, AnythingButAnIntegerOfAtLeastOneIsRefusedNamingItsSource) {
   ASSERT_FALSE(from_profile.has_value());
   EXPECT_EQ(from_profile.error().code, ErrorCode::kInvalidArgument);
   EXPECT_THAT(from_profile.error().message, HasSubstr("max_attempts of profile default = '0'"));
-  for (const char* bad : {"-1", "2.5", "abc", "3x", "+", "99999999999"}) {
+  for (const char* bad : {"-1", "-0", "2.5", "abc", "3x", "+", "+-2", "99999999999"}) {
     env.Set("AWS_MAX_ATTEMPTS", bad);
     auto r = MaxAttempts(*config, env);
     ASSERT_FALSE(r.has_value()) << bad;

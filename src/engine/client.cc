@@ -1107,7 +1107,7 @@ class Client::Impl {
   std::unordered_map<RequestId, std::unique_ptr<Pending>> requests_;  // GUARDED_BY(mu_)
   int64_t outstanding_ = 0;                                           // GUARDED_BY(mu_)
   // Models CountTokens said it does not count for, and what it said: asked again, the answer is
-  // the same, so a batch of document blocks does not pay a round trip per document for it.
+  // the same, so a caller that counts every request does not pay a failing round trip each time.
   std::unordered_map<std::string, Error> uncounted_;  // GUARDED_BY(mu_)
 
   // Loop thread only.
