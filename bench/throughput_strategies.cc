@@ -642,16 +642,14 @@ std::unique_ptr<Pacer> MakePacer(StrategyKind kind, const Scenario& scenario,
 
 // The input tokens the server will charge each document: what a caller that knew them exactly
 // would pass as ModelRequest::input_tokens (--qf-exact-input). Measured by the emulator's own code,
-// since Bedrock's CountTokens does not count for Nova, the contracts' model. Empty, with the
-// reason in `error`, when a document cannot be measured.
-std::vector<int64_t> ExactInputTokens(const Scenario& scenario, const Workload& workload,
-                                      std::string& error) {
+// since Bedrock's CountTokens does not count for Nova, the contracts' model.
+Result<std::vector<int64_t>> ExactInputTokens(const Scenario& scenario, const Workload& workload) {
   std::vector<int64_t> counts;
   for (const Document& d : workload.docs) {
     Result<int64_t> counted = emulator::ConverseInputTokens(scenario.model_id, d.body);
     if (!counted) {
-      error = "document " + std::to_string(d.id) + ": " + counted.error().message;
-      return {};
+      return tl::unexpected(Error::InvalidArgument("document " + std::to_string(d.id) + ": " +
+                                                   counted.error().message));
     }
     counts.push_back(*counted);
   }
@@ -811,12 +809,12 @@ RunResult RunStrategy(StrategyKind kind, const Scenario& scenario, const Workloa
   }
   std::vector<int64_t> input_counts;
   if (kind == StrategyKind::kQuotaflow && options.quotaflow.exact_input) {
-    std::string error;
-    input_counts = ExactInputTokens(scenario, workload, error);
-    if (input_counts.empty()) {
-      result.error = "--qf-exact-input: " + error;
+    Result<std::vector<int64_t>> counted = ExactInputTokens(scenario, workload);
+    if (!counted) {
+      result.error = "--qf-exact-input: " + counted.error().message;
       return result;
     }
+    input_counts = std::move(*counted);
   }
   std::unique_ptr<Competitor> competitor;
   if (scenario.competitor_share > 0) {

@@ -2,7 +2,8 @@
 // Tests only. Scaffolding shared by the control-plane client tests (service_quotas_client_test,
 // cloudwatch_client_test, quota_match_test): an event loop with its HttpClient, an in-process
 // Emulator on port 0 with the latency model off, client options pointing at it with the
-// emulator's default credentials, and a scripted in-process server that records what it got.
+// emulator's default credentials, and a scripted in-process server that records what it got
+// (which the engine and CLI tests use too, for answers the emulator does not give).
 //
 // Not thread-safe beyond what each member says: one fixture per test.
 

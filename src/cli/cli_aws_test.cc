@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
@@ -24,12 +23,12 @@
 #include "aws/moto_test_util.h"
 #include "aws/test_process.h"
 #include "bedrock/cloudwatch_client.h"
+#include "bedrock/control_test_util.h"
 #include "bedrock/model_catalog.h"
 #include "cli/cli_test_util.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/quota_table.h"
-#include "server/http_server.h"
 
 namespace quotaflow::cli {
 namespace {
@@ -124,17 +123,6 @@ TEST_F(CliAwsTest, QuotasListShowsEveryQuotaOfTheTable) {
 }
 
 TEST_F(CliAwsTest, AwsMaxAttemptsAndTheProfilesMaxAttemptsSetHowOftenACallIsTried) {
-  // A server that fails every call with a retryable 500, counting them.
-  std::atomic<int> calls{0};
-  server::HttpServer failing(
-      {}, [&calls](const server::ServerRequest&, const server::Responder& responder) {
-        ++calls;
-        responder.Respond({500,
-                           {{"Content-Type", "application/x-amz-json-1.1"}},
-                           R"({"__type":"ServiceException","message":"down"})"});
-      });
-  ASSERT_TRUE(failing.Start());
-  const std::string endpoint = "http://127.0.0.1:" + std::to_string(failing.port());
   const std::string config = (home_.path() / "config").string();
   { std::ofstream(config) << "[default]\nmax_attempts = 2\n"; }
   struct Case {
@@ -144,12 +132,16 @@ TEST_F(CliAwsTest, AwsMaxAttemptsAndTheProfilesMaxAttemptsSetHowOftenACallIsTrie
   for (const Case& c : {Case{{}, 3},  // standard mode's default
                         Case{{"AWS_CONFIG_FILE=" + config}, 2},
                         Case{{"AWS_CONFIG_FILE=" + config, "AWS_MAX_ATTEMPTS=1"}, 1}}) {
-    calls = 0;
-    const Run run = Quotaflow({"quotas", "list"}, endpoint, c.env);
+    // A server that fails every call with a retryable 500, and keeps what it got.
+    bedrock::control_test::ScriptedServer failing(
+        {bedrock::control_test::JsonAnswer(500, R"({"__type":"ServiceException","message":"x"})")});
+    failing.Start();
+    const Run run = Quotaflow({"quotas", "list"}, failing.endpoint(), c.env);
     EXPECT_EQ(run.code, 1) << run.err;
-    EXPECT_EQ(calls.load(), c.calls) << (c.env.empty() ? "defaults" : c.env.back());
+    EXPECT_EQ(failing.requests().size(), static_cast<size_t>(c.calls))
+        << (c.env.empty() ? "defaults" : c.env.back());
   }
-  const Run bad = Quotaflow({"quotas", "list"}, endpoint, {"AWS_MAX_ATTEMPTS=0"});
+  const Run bad = Quotaflow({"quotas", "list"}, {}, {"AWS_MAX_ATTEMPTS=0"});
   EXPECT_EQ(bad.code, 2) << bad.err;
   EXPECT_THAT(bad.err, ::testing::HasSubstr("AWS_MAX_ATTEMPTS = '0'"));
 }

@@ -19,13 +19,13 @@
 #include "aws/credentials_provider.h"
 #include "aws/event_loop.h"
 #include "aws/http_client.h"
+#include "bedrock/control_test_util.h"
 #include "bedrock/inference_profiles_client.h"
 #include "bedrock/service_quotas_client.h"
 #include "emulator/emulator.h"
 #include "emulator/options.h"
 #include "emulator/runtime_api.h"
 #include "emulator/text_generator.h"
-#include "server/http_server.h"
 
 namespace quotaflow {
 namespace {
@@ -313,19 +313,15 @@ TEST_F(ClientTest, CountTokensAsksForTheModelAnInferenceProfileServes) {
 }
 
 TEST_F(ClientTest, AModelCountTokensDoesNotCountForIsAskedOnce) {
-  // Bedrock's answer for a model it does not count for, and a count of the calls.
-  std::atomic<int> calls{0};
-  server::HttpServer bedrock({}, [&calls](const server::ServerRequest&,
-                                          const server::Responder& responder) {
-    ++calls;
-    responder.Respond({400,
-                       {{"Content-Type", "application/json"},
-                        {"x-amzn-ErrorType", "ValidationException:http://internal.amazon.com/"}},
-                       R"({"message":"The provided model doesn't support counting tokens."})"});
-  });
-  ASSERT_TRUE(bedrock.Start());
+  // Bedrock's answer for a model it does not count for, to every call.
+  bedrock::control_test::ScriptedServer bedrock({bedrock::control_test::JsonAnswer(
+      400,
+      R"({"__type":"ValidationException",)"
+      R"("message":"The provided model doesn't support counting tokens."})",
+      "application/json")});
+  bedrock.Start();
   ClientOptions options;
-  options.endpoint = "http://127.0.0.1:" + std::to_string(bedrock.port());
+  options.endpoint = bedrock.endpoint();
   options.credentials = &credentials_;
   options.limits[kModel].tokens_per_minute = 10'000;
   auto client = MakeClient(std::move(options));
@@ -336,7 +332,7 @@ TEST_F(ClientTest, AModelCountTokensDoesNotCountForIsAskedOnce) {
     EXPECT_EQ(counted.error().aws_code, "ValidationException");
     EXPECT_EQ(counted.error().message, "The provided model doesn't support counting tokens.");
   }
-  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(bedrock.requests().size(), 1u);
 }
 
 TEST_F(ClientTest, ARateThrottleIsRefundedCutAndRequeuedUntilTheRequestSucceeds) {
