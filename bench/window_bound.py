@@ -39,6 +39,7 @@ import sys
 PERIOD_S = 60.0  # Bedrock time: the emulator's period is scaled, the figures are not
 TTFT_S, PER_TOKEN_S, JITTER_S = 0.6, 0.015, 0.3
 MODES = ("token_bucket", "fixed_window", "sliding_window")
+MARGIN = 0.04  # quotaflow's least estimate margin (CalibrationConfig::min_margin)
 
 
 class Doc:
@@ -80,6 +81,8 @@ class Bucket:
 
 def simulate(docs, tpm, mode, rate_start=True, lookahead=1, margin=0.0):
     """Returns (goodput %, makespan in minutes)."""
+    if any(d.input * (1 + margin) + d.max > tpm for d in docs):
+        raise ValueError("a document reserves more than the TPM quota: no server ever admits it")
     rate = tpm / PERIOD_S
     server = Bucket(tpm, rate, tpm) if mode == "token_bucket" else None
     own = Bucket(tpm, rate, 0.0) if rate_start else None
@@ -145,7 +148,8 @@ def simulate(docs, tpm, mode, rate_start=True, lookahead=1, margin=0.0):
             nxt += [r[0] + PERIOD_S for r in running if r[0] + PERIOD_S > t]
         if mode == "fixed_window":
             nxt.append((int(t // PERIOD_S) + 1) * PERIOD_S)
-        t = max(t + 1e-9, min(x for x in nxt if x > t)) if any(x > t for x in nxt) else t + 1e-3
+        # Every document fits an idle server (checked above), so something is still to change.
+        t = max(t + 1e-9, min(x for x in nxt if x > t))
     total = sum(d.charge for d in docs)
     return 100.0 * total / (rate * last_end), last_end / 60.0
 
@@ -177,6 +181,12 @@ def self_test():
     _, in_order = simulate(three(), 100, "sliding_window", rate_start=False, lookahead=1)
     _, ahead = simulate(three(), 100, "sliding_window", rate_start=False, lookahead=2)
     assert abs(in_order * 60 - 90.0) < 1e-6 and abs(ahead * 60 - 61.0) < 1e-6, (in_order, ahead)
+    # A document above the quota is refused, not waited for forever.
+    try:
+        simulate([Doc(95, 10, 5, 1.0)], 100, "token_bucket")
+        raise AssertionError("a reservation above the quota was simulated")
+    except ValueError:
+        pass
     print("window_bound: self-test passed")
 
 
@@ -201,6 +211,8 @@ def main():
     mean, stddev, minimum = (int(x) for x in a.output.split(","))
     seeds = [int(s) for s in a.seeds.split(",")]
     runs = [draw_docs(workload, mean, stddev, minimum, a.burndown, s) for s in seeds]
+    if any(w["input_tokens"] * (1 + MARGIN) + w["max_tokens"] > a.tpm for w in workload):
+        p.error("a document reserves more than --tpm: no server ever admits it")
 
     def row(label, **kw):
         cells = []
@@ -215,7 +227,7 @@ def main():
     for k in (int(x) for x in a.lookahead.split(",")):
         order = "in order" if k == 1 else f"look-ahead {k}"
         row(f"rate start, {order}", lookahead=k)
-        row(f"rate start, {order}, estimates 4% over", lookahead=k, margin=0.04)
+        row(f"rate start, {order}, estimates 4% over", lookahead=k, margin=MARGIN)
     return 0
 
 
