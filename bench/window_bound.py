@@ -164,10 +164,10 @@ def self_test():
     # Fixed window, idle start: B fits in the next calendar period, also at 60 s.
     g, m = simulate(docs(), 100, "fixed_window", rate_start=False)
     assert abs(m * 60 - 61.0) < 1e-6, m
-    # Token bucket, idle start: A takes 60 of 100 and gives 10 back at 1 s; B's 60 is there once
-    # 50 + 100/60 x t >= 60 past 1 s... level(1) = 40 + 10 + 1.667 = 51.67, so B waits 8.33/1.667 s.
+    # Token bucket, idle start: A takes 60 of 100 at 0 and gives 10 back at 1 s, when the level is
+    # 40 + 1.67 + 10 = 51.67. B's 60 is there 5 s later (8.33 at 1.67 a second); B ends at 7 s.
     g, m = simulate(docs(), 100, "token_bucket", rate_start=False)
-    assert abs(m * 60 - (1.0 + (60 - 40 - 10 - 100 / 60) / (100 / 60) + 1.0)) < 1e-6, m
+    assert abs(m * 60 - 7.0) < 1e-6, m
     # Rate start: A waits 36 s for its 60; B's 60 accrues 36 s later less the 10 returned at 37 s.
     g, m = simulate(docs(), 100, "token_bucket", rate_start=True)
     assert abs(m * 60 - (36.0 + 30.0 + 1.0)) < 1e-6, m
@@ -208,7 +208,10 @@ def main():
     workload = [json.loads(line) for line in open(a.workload) if line.strip()]
     if any(w["arrival_s"] != 0 for w in workload):
         p.error("this bound is for scenarios that queue every document at once")
-    mean, stddev, minimum = (int(x) for x in a.output.split(","))
+    try:
+        mean, stddev, minimum = (int(x) for x in a.output.split(","))
+    except ValueError:
+        p.error(f"--output takes mean,stddev,minimum (three integers), not {a.output!r}")
     seeds = [int(s) for s in a.seeds.split(",")]
     runs = [draw_docs(workload, mean, stddev, minimum, a.burndown, s) for s in seeds]
     if any(w["input_tokens"] * (1 + MARGIN) + w["max_tokens"] > a.tpm for w in workload):
@@ -227,7 +230,7 @@ def main():
     for k in (int(x) for x in a.lookahead.split(",")):
         order = "in order" if k == 1 else f"look-ahead {k}"
         row(f"rate start, {order}", lookahead=k)
-        row(f"rate start, {order}, estimates 4% over", lookahead=k, margin=MARGIN)
+        row(f"rate start, {order}, estimates {MARGIN:.0%} over", lookahead=k, margin=MARGIN)
     return 0
 
 
