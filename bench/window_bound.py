@@ -22,8 +22,8 @@ part), a fixed window (calendar periods; a start counts in the period it began, 
 forgotten once that period is over) or a sliding window (a start counts for one period: its
 reservation until it settles, then its charge). A "rate start" client also keeps a token bucket of
 its own that starts empty, as quotaflow's limiter does (LimiterConfig::initial_fill = 0): it never
-spends the period of quota an idle account holds. --margin prices each reservation that much over
-the exact input, in every book.
+spends the period of quota an idle account holds. The rows "estimates 4% over" price each
+reservation that much over the exact input, in every book, as quotaflow's estimate margin does.
 
 goodput = settled tokens / (TPM per period x makespan), makespan = last completion; every document
 arrives at 0, so this is the benchmark's limit (docs/throughput-benchmark.md, "The figures").
@@ -31,6 +31,7 @@ arrives at 0, so this is the benchmark's limit (docs/throughput-benchmark.md, "T
 
 import argparse
 import heapq
+import itertools
 import json
 import random
 import statistics
@@ -46,7 +47,6 @@ class Doc:
     def __init__(self, input_tokens, max_tokens, output, latency_s, burndown=1):
         self.input = input_tokens
         self.max = max_tokens
-        self.output = output
         self.latency = latency_s
         self.charge = input_tokens + output * burndown
 
@@ -81,75 +81,71 @@ class Bucket:
 
 def simulate(docs, tpm, mode, rate_start=True, lookahead=1, margin=0.0):
     """Returns (goodput %, makespan in minutes)."""
-    if any(d.input * (1 + margin) + d.max > tpm for d in docs):
+    def need(d):
+        return d.input * (1 + margin) + d.max
+
+    if any(need(d) > tpm for d in docs):
         raise ValueError("a document reserves more than the TPM quota: no server ever admits it")
     rate = tpm / PERIOD_S
     server = Bucket(tpm, rate, tpm) if mode == "token_bucket" else None
     own = Bucket(tpm, rate, 0.0) if rate_start else None
-    running = []  # [start, counted, end, charge]: counted is the reservation until settled
-    settles = []  # heap of (end, index into running)
+    counted = []  # [start, count, charge] of the starts the window still counts, oldest first
+    settles = []  # heap of (end, sequence, [start, count, charge]); count becomes charge at end
+    sequence = itertools.count()  # orders settlements that end at the same time
     queue = list(docs)
     t, last_end = 0.0, 0.0
 
     def settle_until(now):
         while settles and settles[0][0] <= now:
-            end, i = heapq.heappop(settles)
-            r = running[i]
-            refund = r[1] - r[3]
-            if server:
-                server.move(end, refund)
-            if own:
-                own.move(end, refund)
-            r[1] = r[3]  # a fixed window reads only the current period, so a late one is moot
+            end, _, r = heapq.heappop(settles)
+            for b in (server, own):
+                if b:
+                    b.move(end, r[1] - r[2])
+            r[1] = r[2]
 
     def window_sum(now):
+        if mode == "token_bucket":
+            return 0
+        # A sliding window forgets a start a period later; a fixed one when its period is over.
         if mode == "sliding_window":
-            return sum(r[1] for r in running if r[0] > now - PERIOD_S)
-        if mode == "fixed_window":
-            k = int(now // PERIOD_S)
-            return sum(r[1] for r in running if int(r[0] // PERIOD_S) == k)
-        return 0
+            forgotten = lambda start: start <= now - PERIOD_S
+        else:
+            forgotten = lambda start: start < (now // PERIOD_S) * PERIOD_S
+        gone = 0
+        while gone < len(counted) and forgotten(counted[gone][0]):
+            gone += 1
+        del counted[:gone]
+        return sum(r[1] for r in counted)
 
     while queue:
         settle_until(t)
         used = window_sum(t)
-        started = False
-        for k in range(min(lookahead, len(queue))):
-            d = queue[k]
-            need = d.input * (1 + margin) + d.max
-            if server and server.at(t) < need:
+        for k, d in enumerate(queue[:lookahead]):
+            n = need(d)
+            if any(b and b.at(t) < n for b in (server, own)):
                 continue
-            if own and own.at(t) < need:
+            if mode != "token_bucket" and used + n > tpm:
                 continue
-            if mode != "token_bucket" and used + need > tpm:
-                continue
-            if server:
-                server.move(t, -need)
-            if own:
-                own.move(t, -need)
-            running.append([t, need, t + d.latency, d.charge])
-            heapq.heappush(settles, (t + d.latency, len(running) - 1))
+            for b in (server, own):
+                if b:
+                    b.move(t, -n)
+            r = [t, n, d.charge]
+            counted.append(r)
+            heapq.heappush(settles, (t + d.latency, next(sequence), r))
             last_end = max(last_end, t + d.latency)
             del queue[k]
-            started = True
             break
-        if started:
-            continue
-        # Nothing fits now: the next moment anything changes.
-        nxt = []
-        if settles:
-            nxt.append(settles[0][0])
-        for d in queue[:lookahead]:
-            need = d.input * (1 + margin) + d.max
-            for b in (server, own):
-                if b and b.at(t) < need:
-                    nxt.append(b.when(t, need))
-        if mode == "sliding_window":
-            nxt += [r[0] + PERIOD_S for r in running if r[0] + PERIOD_S > t]
-        if mode == "fixed_window":
-            nxt.append((int(t // PERIOD_S) + 1) * PERIOD_S)
-        # Every document fits an idle server (checked above), so something is still to change.
-        t = max(t + 1e-9, min(x for x in nxt if x > t))
+        else:
+            # Nothing fits now: the next moment anything changes. Every document fits an idle
+            # server (checked above), so something is still to change.
+            nxt = [settles[0][0]] if settles else []
+            for d in queue[:lookahead]:
+                nxt += [b.when(t, need(d)) for b in (server, own) if b and b.at(t) < need(d)]
+            if mode == "sliding_window":
+                nxt += [r[0] + PERIOD_S for r in counted]
+            if mode == "fixed_window":
+                nxt.append((t // PERIOD_S + 1) * PERIOD_S)
+            t = max(t + 1e-9, min(x for x in nxt if x > t))
     total = sum(d.charge for d in docs)
     return 100.0 * total / (rate * last_end), last_end / 60.0
 
@@ -159,21 +155,21 @@ def self_test():
     docs = lambda: [Doc(40, 20, 10, 1.0), Doc(40, 20, 10, 1.0)]
     # Sliding window, idle start: A at 0 holds 60; its settlement leaves 50, and B's 60 fits only
     # once A leaves the window at 60 s. B ends at 61 s: 100 / (100/60 x 61).
-    g, m = simulate(docs(), 100, "sliding_window", rate_start=False)
+    _, m = simulate(docs(), 100, "sliding_window", rate_start=False)
     assert abs(m * 60 - 61.0) < 1e-6, m
     # Fixed window, idle start: B fits in the next calendar period, also at 60 s.
-    g, m = simulate(docs(), 100, "fixed_window", rate_start=False)
+    _, m = simulate(docs(), 100, "fixed_window", rate_start=False)
     assert abs(m * 60 - 61.0) < 1e-6, m
     # Token bucket, idle start: A takes 60 of 100 at 0 and gives 10 back at 1 s, when the level is
     # 40 + 1.67 + 10 = 51.67. B's 60 is there 5 s later (8.33 at 1.67 a second); B ends at 7 s.
-    g, m = simulate(docs(), 100, "token_bucket", rate_start=False)
+    _, m = simulate(docs(), 100, "token_bucket", rate_start=False)
     assert abs(m * 60 - 7.0) < 1e-6, m
     # Rate start: A waits 36 s for its 60; B's 60 accrues 36 s later less the 10 returned at 37 s.
-    g, m = simulate(docs(), 100, "token_bucket", rate_start=True)
+    _, m = simulate(docs(), 100, "token_bucket", rate_start=True)
     assert abs(m * 60 - (36.0 + 30.0 + 1.0)) < 1e-6, m
     # A settlement frees what the reservation held over the charge: B's 40 fits next to A's 70 once
     # A settles at 50 (1 s), not only when A leaves the window.
-    g, m = simulate([Doc(40, 30, 10, 1.0), Doc(20, 20, 10, 1.0)], 100, "sliding_window", False)
+    _, m = simulate([Doc(40, 30, 10, 1.0), Doc(20, 20, 10, 1.0)], 100, "sliding_window", False)
     assert abs(m * 60 - 2.0) < 1e-6, m
     # Look-ahead: a slow small document starts at once past a large one that waits for the window,
     # instead of after it (ends at 30 s, not 90 s; the large one ends at 61 s either way).
@@ -214,13 +210,14 @@ def main():
         p.error(f"--output takes mean,stddev,minimum (three integers), not {a.output!r}")
     seeds = [int(s) for s in a.seeds.split(",")]
     runs = [draw_docs(workload, mean, stddev, minimum, a.burndown, s) for s in seeds]
-    if any(w["input_tokens"] * (1 + MARGIN) + w["max_tokens"] > a.tpm for w in workload):
-        p.error("a document reserves more than --tpm: no server ever admits it")
 
     def row(label, **kw):
         cells = []
         for mode in MODES:
-            g = [simulate(docs, a.tpm, mode, **kw)[0] for docs in runs]
+            try:
+                g = [simulate(docs, a.tpm, mode, **kw)[0] for docs in runs]
+            except ValueError as e:
+                p.error(f"{e} (--tpm {a.tpm})")
             cells.append(f"{statistics.mean(g):5.1f} ({min(g):5.1f}-{max(g):5.1f})")
         print(f"{label:46s} " + "  ".join(cells))
 
